@@ -1,0 +1,20 @@
+//! Connectors: where samples enter PharmaTwin and where they are kept.
+//!
+//! - [`opcua`] is a source: it subscribes to a site's OPC UA server and turns every data
+//!   change into a [`model::Sample`], sent in batches over a bounded channel.
+//! - [`pipeline`] moves those batches into a [`model::Historian`], coalescing and retrying.
+//! - [`embedded`] is a sink: the default historian, a durable single-file store (redb).
+//!
+//! **Architecture invariant:** sources and sinks meet only through `Vec<Sample>` batches on a
+//! channel; neither knows the other. The topology is wired by the `pharmatwin` binary.
+
+pub mod embedded;
+pub mod opcua;
+pub mod pipeline;
+
+pub use embedded::{EmbeddedStore, StoreError, StoreStats};
+pub use opcua::{
+    read_value, write_value, ConnectorError, OpcUaSource, SourceOptions, SourceStatus,
+    SourceStatusSnapshot, TagError, ValuelessStatus,
+};
+pub use pipeline::{run_writer, WriterStats, WriterStatsSnapshot};

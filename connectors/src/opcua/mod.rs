@@ -1,0 +1,26 @@
+//! The OPC UA source: subscribes to a site's server and emits [`model::Sample`] batches.
+//!
+//! - [`OpcUaSource`] runs the subscription side (see `source.rs` for its life cycle);
+//! - [`SourceStatus`] is what it reports, per tag included, for the web API;
+//! - [`read_value`] / [`write_value`] are one-shot calls for the command line and tests.
+//!
+//! Nodes are addressed by namespace URI ([`model::NodeAddress`]); the index is looked up on
+//! every new session, since a restarted server may number its namespaces differently.
+
+mod client;
+mod config;
+mod convert;
+mod error;
+mod notifications;
+mod placement;
+mod source;
+mod status;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::{read_value, write_value};
+pub use config::SourceOptions;
+pub use error::ConnectorError;
+pub use source::OpcUaSource;
+pub use status::{SourceStatus, SourceStatusSnapshot, TagError, ValuelessStatus};

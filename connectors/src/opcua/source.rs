@@ -1,0 +1,710 @@
+//! [`OpcUaSource`]: one site's OPC UA server → batches of [`Sample`]s.
+//!
+//! Life of a source: connect (retrying until the server answers) → on every new session,
+//! resolve namespace URIs, then create subscriptions and monitored items (or take the old
+//! subscriptions over with TransferSubscriptions when the server still has them) → forward
+//! notifications → retry tags that failed, republish messages that went missing.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use chrono::Utc;
+use futures::StreamExt;
+use opcua::{
+    client::{
+        transport::Connector, Session, SessionConnectMode, SessionEventLoop, SessionPollResult,
+    },
+    client::{SessionActivity, SubscriptionActivity},
+    types::{
+        ExtensionObject, MonitoredItemCreateRequest, MonitoringMode, MonitoringParameters,
+        ReadValueId, StatusCode, TimestampsToReturn,
+    },
+};
+use tokio::{sync::mpsc, task::JoinHandle};
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use model::{NodeAddress, Sample, Site, Tag};
+
+use super::{
+    client::{
+        build_client, namespace_index, prepare_session, read_item_limits, read_namespaces, Retries,
+    },
+    config::SourceOptions,
+    convert::node_id,
+    error::{status_name, ConnectorError},
+    notifications::{forward, Converter, Gap, Notifications},
+    placement::{place, ItemServer, Limits, Slot, Wanted},
+    status::{SourceStatus, TagError},
+};
+
+/// Publishing intervals without data after which the server sends a keep-alive message:
+/// with 500 ms, one every 5 s.
+const KEEP_ALIVE_COUNT: u32 = 10;
+/// Publishing intervals without a publish request before the server drops a subscription.
+/// Long (10 min at 500 ms), so that after an outage the subscription can be transferred to
+/// the new session with its queued notifications.
+const LIFETIME_COUNT: u32 = 1_200;
+/// Longest wait for the forwarder to hand over what is queued at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The OPC UA source of one site.
+#[derive(Debug)]
+pub struct OpcUaSource {
+    site: Arc<Site>,
+    opts: SourceOptions,
+    signals: Arc<[Watched]>,
+}
+
+#[derive(Debug, Clone)]
+struct Watched {
+    tag: Arc<Tag>,
+    path: String,
+    node: NodeAddress,
+}
+
+impl OpcUaSource {
+    /// A source for every signal of `site`, on `site.endpoint`.
+    pub fn new(site: Arc<Site>, opts: SourceOptions) -> Self {
+        let signals: Arc<[Watched]> = site
+            .signals()
+            .map(|(_, _, s)| Watched {
+                tag: s.tag.clone(),
+                path: s.tag.path(),
+                node: s.node.clone(),
+            })
+            .collect();
+        OpcUaSource {
+            site,
+            opts,
+            signals,
+        }
+    }
+
+    pub fn site(&self) -> &Arc<Site> {
+        &self.site
+    }
+
+    pub fn options(&self) -> &SourceOptions {
+        &self.opts
+    }
+
+    /// Runs until the downstream receiver is dropped, or forever. Dropping the future stops
+    /// it abruptly (the server keeps the session until it times out); prefer
+    /// [`OpcUaSource::run_until`] for a clean stop.
+    pub async fn run(
+        self,
+        tx: mpsc::Sender<Vec<Sample>>,
+        status: Arc<SourceStatus>,
+    ) -> Result<(), ConnectorError> {
+        self.run_until(tx, status, std::future::pending()).await
+    }
+
+    /// Runs until `shutdown` completes or the downstream receiver is dropped, then deletes
+    /// its subscriptions, closes the session and hands over what is still queued.
+    ///
+    /// Errors only on what retrying cannot fix: invalid options, a client that cannot be
+    /// built, or a session whose event loop ended for good.
+    pub async fn run_until(
+        self,
+        tx: mpsc::Sender<Vec<Sample>>,
+        status: Arc<SourceStatus>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ConnectorError> {
+        self.opts.validate()?;
+        let span = info_span!("opcua_source", site = %self.site.id, endpoint = %self.site.endpoint);
+        self.run_inner(tx, status, shutdown).instrument(span).await
+    }
+
+    async fn run_inner(
+        self,
+        tx: mpsc::Sender<Vec<Sample>>,
+        status: Arc<SourceStatus>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ConnectorError> {
+        let endpoint = self.site.endpoint.clone();
+        status.begin(&self.site.id, &endpoint, self.signals.len());
+        info!(signals = self.signals.len(), "OPC UA source starting");
+
+        let (samples_tx, samples_rx) = mpsc::unbounded_channel();
+        let (gaps_tx, mut gaps_rx) = mpsc::unbounded_channel();
+        let (stop_forwarder, forwarder_stop) = tokio::sync::oneshot::channel();
+        let mut forwarder = Task(tokio::spawn(
+            forward(
+                samples_rx,
+                tx.clone(),
+                status.clone(),
+                self.opts.max_batch_samples,
+                forwarder_stop,
+            )
+            .in_current_span(),
+        ));
+        let discovery = build_client(&self.opts, &endpoint, Retries::None)?;
+        let client = build_client(&self.opts, &endpoint, Retries::Forever)?;
+        tokio::pin!(shutdown);
+
+        // The session's own retries start only once it exists, and creating it needs the
+        // server's endpoint list: until the server first answers, retry here.
+        let mut wait = self.opts.reconnect_initial();
+        let (session, event_loop) = loop {
+            let attempt = tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = tx.closed() => return Ok(()),
+                r = prepare_session(&discovery, &client, &endpoint, self.opts.request_timeout()) => r,
+            };
+            match attempt {
+                Ok(pair) => break pair,
+                Err(e) => {
+                    warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "cannot connect; retrying");
+                    status.error(e.to_string());
+                }
+            }
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = tx.closed() => return Ok(()),
+                _ = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(self.opts.reconnect_max());
+        };
+
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let mut driver = Task(tokio::spawn(
+            drive(event_loop, events_tx, status.clone()).in_current_span(),
+        ));
+        let mut running = Running {
+            endpoint: endpoint.clone(),
+            opts: self.opts.clone(),
+            signals: self.signals.clone(),
+            converter: Converter {
+                tags: self.signals.iter().map(|w| w.tag.clone()).collect(),
+                nodes: self.signals.iter().map(|w| w.node.to_string()).collect(),
+                status: status.clone(),
+            },
+            status: status.clone(),
+            samples: samples_tx,
+            gaps: gaps_tx,
+            namespaces: None,
+            limits: Limits::default(),
+            slots: Vec::new(),
+            items: vec![Item::Unplaced; self.signals.len()],
+            build: Build::Pending { fresh: true },
+        };
+        let mut retry = tokio::time::interval(self.opts.retry_failed_tags());
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        retry.reset();
+
+        let result = loop {
+            tokio::select! {
+                _ = &mut shutdown => break Ok(()),
+                _ = tx.closed() => {
+                    info!("downstream closed; stopping");
+                    break Ok(());
+                }
+                event = events.recv() => match event {
+                    Some(SessionEvent::Connected { new_session }) => {
+                        status.session_started(new_session);
+                        if let Err(e) = running.on_connected(&session, new_session).await {
+                            warn!(error = %e, "subscriptions not (re)built; retrying later");
+                            status.error(e.to_string());
+                        }
+                    }
+                    None => {
+                        let code = (&mut driver.0).await.unwrap_or(StatusCode::BadUnexpectedError);
+                        break Err(ConnectorError::SessionEnded {
+                            endpoint: endpoint.clone(),
+                            status: status_name(code),
+                        });
+                    }
+                },
+                Some(gap) = gaps_rx.recv() => running.republish(&session, gap).await,
+                _ = retry.tick() => {
+                    if status.is_connected() {
+                        if let Err(e) = running.retry(&session).await {
+                            debug!(error = %e, "retry of failed tags did not complete");
+                        }
+                    }
+                }
+            }
+        };
+
+        // Clean stop: CloseSession (with deleteSubscriptions) frees the session and its
+        // subscriptions on the server at once, so a restart loop cannot end in
+        // BadTooManySessions.
+        drop(running);
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.disconnect()).await;
+        status.disconnected();
+        driver.0.abort();
+        drop(session);
+        // What the callbacks queued is still handed downstream, unless downstream is stuck.
+        let _ = stop_forwarder.send(());
+        if tokio::time::timeout(DRAIN_TIMEOUT, &mut forwarder.0)
+            .await
+            .is_err()
+        {
+            warn!(
+                queued = status.snapshot().samples_queued,
+                "downstream did not take the queued samples in time; they are dropped"
+            );
+        }
+        info!("OPC UA source stopped");
+        result
+    }
+}
+
+/// Aborts the task when dropped, so that dropping the source's future stops everything.
+struct Task<T>(JoinHandle<T>);
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[derive(Debug)]
+enum SessionEvent {
+    Connected { new_session: bool },
+}
+
+/// Polls the session's event loop (nothing happens unless it is polled) and reports what
+/// the source must act on.
+async fn drive(
+    event_loop: SessionEventLoop<impl Connector + 'static>,
+    events: mpsc::UnboundedSender<SessionEvent>,
+    status: Arc<SourceStatus>,
+) -> StatusCode {
+    let stream = event_loop.enter();
+    tokio::pin!(stream);
+    while let Some(r) = stream.next().await {
+        match r {
+            Ok(SessionPollResult::Reconnected(mode)) => {
+                let new_session = matches!(mode, SessionConnectMode::NewSession(_));
+                info!(new_session, "session connected");
+                let _ = events.send(SessionEvent::Connected { new_session });
+            }
+            Ok(SessionPollResult::ConnectionLost(code)) => {
+                warn!(status = %code, "connection lost; reconnecting");
+                status.connection_lost(format!("connection lost: {code}"));
+            }
+            Ok(SessionPollResult::ReconnectFailed(code)) => {
+                debug!(status = %code, "reconnect attempt failed");
+                status.error(format!("reconnect failed: {code}"));
+            }
+            Ok(SessionPollResult::SessionActivity(SessionActivity::KeepAliveFailed(code))) => {
+                warn!(status = %code, "keep-alive failed");
+            }
+            Ok(SessionPollResult::Subscription(SubscriptionActivity::FatalFailure(code))) => {
+                warn!(status = %code, "publishing failed fatally; the session restarts");
+            }
+            Ok(SessionPollResult::Subscription(SubscriptionActivity::PublishFailed(code))) => {
+                debug!(status = %code, "publish failed");
+            }
+            Ok(_) => {}
+            Err(code) => {
+                warn!(status = %code, "session event loop ended");
+                status.disconnected();
+                return code;
+            }
+        }
+    }
+    status.disconnected();
+    StatusCode::Good
+}
+
+/// The source's state while connected at least once.
+struct Running {
+    endpoint: String,
+    opts: SourceOptions,
+    signals: Arc<[Watched]>,
+    converter: Converter,
+    status: Arc<SourceStatus>,
+    samples: mpsc::UnboundedSender<Vec<Sample>>,
+    gaps: mpsc::UnboundedSender<Gap>,
+    /// The namespace array the monitored items were created with.
+    namespaces: Option<Vec<String>>,
+    limits: Limits,
+    slots: Vec<Slot>,
+    /// Per signal, whether it has a monitored item in one of `slots`.
+    items: Vec<Item>,
+    /// Whether the subscriptions match the current session.
+    build: Build,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Item {
+    Unplaced,
+    Monitored,
+    /// Refused because the server's subscription or item limit is reached: retried with
+    /// the next session, not every retry period (each refusal is logged by the library).
+    OverCapacity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Build {
+    Done,
+    /// Still to do; `fresh` when the session is new, so old subscriptions must be moved
+    /// over or replaced.
+    Pending {
+        fresh: bool,
+    },
+}
+
+impl Running {
+    async fn on_connected(
+        &mut self,
+        session: &Arc<Session>,
+        new_session: bool,
+    ) -> Result<(), ConnectorError> {
+        if !new_session {
+            // The server kept the session and its subscriptions. The client's publish loop
+            // restarts idle after a reconnect and nothing else wakes it: without this
+            // trigger, the subscriptions stay silent for good.
+            session.trigger_publish_now();
+        }
+        let fresh = match self.build {
+            Build::Done if !new_session => {
+                info!("session reactivated; subscriptions continue");
+                return Ok(());
+            }
+            Build::Done => true,
+            Build::Pending { fresh } => fresh || new_session,
+        };
+        self.build = Build::Pending { fresh };
+        self.rebuild(session, fresh).await?;
+        self.build = Build::Done;
+        Ok(())
+    }
+
+    async fn rebuild(&mut self, session: &Arc<Session>, fresh: bool) -> Result<(), ConnectorError> {
+        let namespaces = read_namespaces(session, &self.endpoint).await?;
+        if fresh && !self.slots.is_empty() {
+            if self.namespaces.as_ref() == Some(&namespaces) && self.transfer(session).await {
+                return Ok(());
+            }
+            let ids: Vec<u32> = self.slots.iter().map(|s| s.id).collect();
+            match session.delete_subscriptions(&ids).await {
+                Ok(_) => {}
+                // A restarted server has none: nothing to delete there. The client keeps
+                // its records of them (it forgets them only on a successful delete), which
+                // costs nothing: they receive nothing and are replaced when ids repeat.
+                Err(e)
+                    if e.status() == StatusCode::BadNoSubscription
+                        || e.status() == StatusCode::BadSubscriptionIdInvalid => {}
+                Err(e) => {
+                    return Err(ConnectorError::service(
+                        &self.endpoint,
+                        "deleting old subscriptions",
+                        &e,
+                    ))
+                }
+            }
+            self.slots.clear();
+            self.items.iter_mut().for_each(|m| *m = Item::Unplaced);
+            info!(
+                subscriptions = ids.len(),
+                "recreating subscriptions on the new session"
+            );
+        }
+        self.namespaces = Some(namespaces);
+        let (per_call, per_subscription) = read_item_limits(session).await;
+        self.limits = Limits::from_server(per_call, per_subscription, self.limits);
+        debug!(?per_call, ?per_subscription, limits = ?self.limits, "server item limits");
+        // Tags that could not be placed now are retried by the periodic retry; the
+        // subscriptions themselves match the session either way.
+        self.place_unmonitored(session, true).await;
+        Ok(())
+    }
+
+    /// Moves the old subscriptions to the new session; true if all of them moved.
+    async fn transfer(&mut self, session: &Arc<Session>) -> bool {
+        let ids: Vec<u32> = self.slots.iter().map(|s| s.id).collect();
+        match session.transfer_subscriptions(&ids, true).await {
+            Ok(results)
+                if results.len() == ids.len()
+                    && results.iter().all(|r| r.status_code.is_good()) =>
+            {
+                info!(
+                    subscriptions = ids.len(),
+                    "subscriptions transferred to the new session"
+                );
+                for (id, r) in ids.iter().zip(results) {
+                    // Messages the server still holds unacknowledged may never have arrived.
+                    for seq in r.available_sequence_numbers.into_iter().flatten() {
+                        let _ = self.gaps.send(Gap {
+                            subscription: *id,
+                            first: seq,
+                            count: 1,
+                        });
+                    }
+                }
+                true
+            }
+            Ok(results) => {
+                debug!(?results, "subscriptions not transferable");
+                false
+            }
+            Err(e) => {
+                debug!(error = %e, "TransferSubscriptions failed");
+                false
+            }
+        }
+    }
+
+    /// Creates monitored items for the signals that have none yet (with `over_capacity`,
+    /// also for those the server refused for its limits).
+    async fn place_unmonitored(&mut self, session: &Arc<Session>, over_capacity: bool) {
+        let Some(namespaces) = &self.namespaces else {
+            return;
+        };
+        let mut wanted = Vec::new();
+        for (i, w) in self.signals.iter().enumerate() {
+            match self.items[i] {
+                Item::Monitored => continue,
+                Item::OverCapacity if !over_capacity => continue,
+                _ => {}
+            }
+            match namespace_index(namespaces, &w.node.namespace_uri) {
+                Some(ns) => wanted.push(Wanted {
+                    handle: handle_of(i),
+                    node: node_id(&w.node, ns),
+                }),
+                None => self.tag_failed(
+                    w,
+                    "NamespaceUnknown",
+                    format!(
+                        "namespace `{}` is not served by {}",
+                        w.node.namespace_uri, self.endpoint
+                    ),
+                ),
+            }
+        }
+        if wanted.is_empty() {
+            return;
+        }
+        let asked = wanted.len();
+        let mut server = SessionItems {
+            session,
+            opts: &self.opts,
+            converter: &self.converter,
+            samples: &self.samples,
+            gaps: &self.gaps,
+        };
+        let outcome = place(&mut server, &mut self.limits, &mut self.slots, wanted).await;
+        for &(handle, _) in &outcome.created {
+            if let Some(i) = index_of(handle) {
+                self.items[i] = Item::Monitored;
+                self.status.clear_tag_error(&self.signals[i].path);
+            }
+        }
+        let monitored = self.items.iter().filter(|m| **m == Item::Monitored).count();
+        for &(handle, code) in &outcome.failed {
+            let Some(i) = index_of(handle) else {
+                continue;
+            };
+            let w = self.signals[i].clone();
+            let capacity = code == StatusCode::BadTooManySubscriptions
+                || code == StatusCode::BadTooManyMonitoredItems;
+            let message = if capacity {
+                self.items[i] = Item::OverCapacity;
+                format!(
+                    "the server's limit is reached at {monitored} items in {} subscriptions; \
+                     raise its subscriptions per session or items per subscription",
+                    self.slots.len()
+                )
+            } else {
+                self.items[i] = Item::Unplaced;
+                format!("monitored item refused: {code}")
+            };
+            self.tag_failed(&w, &status_name(code), message);
+        }
+        self.status.set_monitoring(monitored, self.slots.len());
+        info!(
+            asked,
+            created = outcome.created.len(),
+            failed = outcome.failed.len(),
+            monitored,
+            subscriptions = self.slots.len(),
+            "monitored items created"
+        );
+        if let Some(code) = outcome.aborted {
+            warn!(
+                status = %code,
+                "creating monitored items stopped; the remaining tags are retried later"
+            );
+        }
+    }
+
+    /// Records a tag that does not flow; warns when the reason is new, not on every retry.
+    fn tag_failed(&self, w: &Watched, status: &str, message: String) {
+        let node = w.node.to_string();
+        let known = self.status.tag_error(&w.path);
+        if known.as_ref().is_some_and(|k| k.status == status) {
+            debug!(tag = %w.path, %node, %status, "tag still failing");
+            return;
+        }
+        warn!(tag = %w.path, %node, %status, %message, "tag not monitored");
+        self.status.set_tag_error(TagError {
+            tag: w.path.clone(),
+            node,
+            status: status.to_string(),
+            message,
+            since: Utc::now(),
+        });
+    }
+
+    /// Periodic work while connected: rebuild if the last attempt failed, else try the tags
+    /// that failed again (their nodes or namespace may exist by now).
+    async fn retry(&mut self, session: &Arc<Session>) -> Result<(), ConnectorError> {
+        if let Build::Pending { fresh } = self.build {
+            return self.on_connected(session, fresh).await;
+        }
+        if !self.items.contains(&Item::Unplaced) {
+            return Ok(());
+        }
+        let namespaces = read_namespaces(session, &self.endpoint).await?;
+        if self.namespaces.as_ref() != Some(&namespaces) {
+            let old = self.namespaces.clone().unwrap_or_default();
+            let moved = self
+                .signals
+                .iter()
+                .zip(&self.items)
+                .filter(|(_, m)| **m == Item::Monitored)
+                .any(|(w, _)| {
+                    namespace_index(&old, &w.node.namespace_uri)
+                        != namespace_index(&namespaces, &w.node.namespace_uri)
+                });
+            if moved {
+                // Monitored items would point at other nodes now: start over.
+                warn!("server namespace indexes changed; recreating subscriptions");
+                self.build = Build::Pending { fresh: true };
+                return self.on_connected(session, true).await;
+            }
+            self.namespaces = Some(namespaces);
+        }
+        self.place_unmonitored(session, false).await;
+        Ok(())
+    }
+
+    /// Asks the server again for notification messages that never arrived.
+    async fn republish(&mut self, session: &Arc<Session>, gap: Gap) {
+        let mut recovered = 0u64;
+        let mut lost = 0u64;
+        let mut reason = StatusCode::BadMessageNotAvailable;
+        for k in 0..gap.count {
+            // Sequence numbers skip 0 when they wrap.
+            let seq = gap.first.wrapping_add(k).max(1);
+            match session.republish(gap.subscription, seq).await {
+                Ok(msg) => {
+                    recovered += 1;
+                    let Some(data) = msg.notification_data else {
+                        continue;
+                    };
+                    let batch = self.converter.message(data, Utc::now());
+                    if !batch.is_empty() {
+                        self.status.queued(batch.len());
+                        let _ = self.samples.send(batch);
+                    }
+                }
+                Err(e) if e.status() == StatusCode::BadMessageNotAvailable => {
+                    lost += 1;
+                }
+                Err(e) => {
+                    // Not connected, subscription gone…: the rest would fail alike.
+                    reason = e.status();
+                    lost += u64::from(gap.count - k);
+                    break;
+                }
+            }
+        }
+        self.status.republished(recovered);
+        if lost > 0 {
+            warn!(
+                subscription = gap.subscription,
+                first = gap.first,
+                lost,
+                recovered,
+                status = %reason,
+                "notification messages lost: the server could not republish them"
+            );
+            self.status.error(format!(
+                "{lost} notification message(s) of subscription {} lost: {reason}",
+                gap.subscription
+            ));
+        } else {
+            info!(
+                subscription = gap.subscription,
+                recovered, "missing notification messages republished"
+            );
+        }
+    }
+}
+
+/// Client handle of signal `i`: never 0, which async-opcua would replace with its own.
+fn handle_of(i: usize) -> u32 {
+    u32::try_from(i + 1).unwrap_or(u32::MAX)
+}
+
+fn index_of(handle: u32) -> Option<usize> {
+    usize::try_from(handle).ok()?.checked_sub(1)
+}
+
+/// [`ItemServer`] on a live session.
+struct SessionItems<'a> {
+    session: &'a Arc<Session>,
+    opts: &'a SourceOptions,
+    converter: &'a Converter,
+    samples: &'a mpsc::UnboundedSender<Vec<Sample>>,
+    gaps: &'a mpsc::UnboundedSender<Gap>,
+}
+
+#[async_trait::async_trait]
+impl ItemServer for SessionItems<'_> {
+    async fn create_subscription(&mut self) -> Result<u32, StatusCode> {
+        let (callback, id_cell) = Notifications::new(
+            self.converter.clone(),
+            self.samples.clone(),
+            self.gaps.clone(),
+        );
+        let id = self
+            .session
+            .create_subscription(
+                self.opts.publishing_interval(),
+                LIFETIME_COUNT,
+                KEEP_ALIVE_COUNT,
+                self.opts.max_notifications_per_publish,
+                0,
+                true,
+                callback,
+            )
+            .await
+            .map_err(|e| e.status())?;
+        id_cell.store(id, std::sync::atomic::Ordering::Relaxed);
+        debug!(subscription = id, "subscription created");
+        Ok(id)
+    }
+
+    async fn create_items(
+        &mut self,
+        subscription: u32,
+        items: &[Wanted],
+    ) -> Result<Vec<StatusCode>, StatusCode> {
+        let requests = items
+            .iter()
+            .map(|w| MonitoredItemCreateRequest {
+                item_to_monitor: ReadValueId::from(w.node.clone()),
+                monitoring_mode: MonitoringMode::Reporting,
+                requested_parameters: MonitoringParameters {
+                    client_handle: w.handle,
+                    sampling_interval: self.opts.sampling_interval_ms as f64,
+                    filter: ExtensionObject::null(),
+                    queue_size: self.opts.queue_size,
+                    discard_oldest: true,
+                },
+            })
+            .collect();
+        let created = self
+            .session
+            .create_monitored_items(subscription, TimestampsToReturn::Both, requests)
+            .await
+            .map_err(|e| e.status())?;
+        Ok(created.iter().map(|c| c.result.status_code).collect())
+    }
+}

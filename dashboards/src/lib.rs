@@ -1,0 +1,77 @@
+//! The central control web view: a JSON API, server-sent events and the pages, over the twin.
+//!
+//! **Architecture invariant:** dashboards read the twin and the historian; they never talk
+//! OPC UA and never write plant data.
+
+mod api;
+mod events;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{routing::get, Router};
+use model::Historian;
+use twin_core::Twin;
+
+/// Diagnostics of the parts that feed the twin (connectors, writer), as JSON, so this crate
+/// needs no knowledge of them.
+pub type Diagnostics = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub twin: Arc<Twin>,
+    pub historian: Arc<dyn Historian>,
+    pub diagnostics: Diagnostics,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("historian", &self.historian)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("web server stopped: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+const INDEX_HTML: &str = include_str!("../assets/index.html");
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { axum::response::Html(INDEX_HTML) }))
+        .route("/api/health", get(api::health))
+        .route("/api/sites", get(api::sites))
+        .route("/api/signals", get(api::signals))
+        .route("/api/history", get(api::history))
+        .route("/api/diagnostics", get(api::diagnostics))
+        .route("/api/events", get(events::stream))
+        .with_state(state)
+}
+
+/// Binds `addr` and serves until the task is dropped. Returns the bound address through
+/// `on_bound` first, so callers asking for port 0 learn the real port.
+pub async fn serve(
+    addr: SocketAddr,
+    state: AppState,
+    on_bound: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    on_bound(bound);
+    axum::serve(listener, router(state))
+        .await
+        .map_err(ServeError::Serve)
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the tests need that Cargo does not bring: the Python OPC UA peer (asyncua,
+# in a venv) and Debian's Chromium for the browser test. Idempotent; quick when all is there.
+# Prints the environment the tests read, as `export` lines, on stdout.
+set -euo pipefail
+
+cache="${PHARMATWIN_CACHE:-$HOME/.cache}"
+venv="$cache/pharmatwin-venv"
+
+log() { echo "[test-deps] $*" >&2; }
+
+if ! "$venv/bin/python" -c 'import asyncua' 2>/dev/null; then
+  log "creating Python venv with asyncua in $venv"
+  python3 -m venv "$venv" >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'asyncua>=1.1' >&2
+fi
+
+apt_updated=0
+need_apt() {
+  local pkg="$1"
+  if ! dpkg -s "$pkg" >/dev/null 2>&1; then
+    if [ "$apt_updated" = 0 ]; then
+      log "apt-get update"
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+      apt_updated=1
+    fi
+    log "installing $pkg"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg" >&2
+  fi
+}
+need_apt chromium
+
+echo "export PHARMATWIN_PYTHON=$venv/bin/python"
+echo "export PHARMATWIN_CHROMIUM=$(command -v chromium)"

@@ -1,0 +1,383 @@
+//! The simulator: a site's [`Plant`] stepped against the wall clock (at a chosen speed) and
+//! served by an OPC UA server at the site's endpoint — what the connectors subscribe to in
+//! place of a real plant.
+//!
+//! Every tick the plant advances by the real time since the last tick times `speed`, and all
+//! values are pushed at once with `SimpleNodeManager::set_values` (about twice as cheap as
+//! one call per variable), stamped with the wall-clock time so that freshness checks work at
+//! any speed. A client writing a set-point (`_sp`) changes the plant at once; the new value
+//! is published straight away.
+//!
+//! Security is policy None with anonymous access for now.
+
+mod server;
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use model::Site;
+use opcua::{
+    server::{
+        node_manager::memory::{simple_node_manager_imports, SimpleNodeManager},
+        ServerBuilder, ServerEndpoint, ServerHandle, ANONYMOUS_USER_TOKEN_ID,
+    },
+    types::{DateTime, NodeId, NumericRange, StatusCode},
+};
+use tokio::{net::TcpListener, sync::Notify, task::JoinHandle, time::MissedTickBehavior};
+use tracing::{debug, error, info, warn};
+
+use crate::physics::Plant;
+use server::{
+    build_address_space, data_value, namespace_uris, status_of, value_of, Endpoint, SiteNamespaces,
+};
+
+/// How a simulator runs.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Simulated seconds per real second (60 = an hour a minute).
+    pub speed: f64,
+    /// Seed of the plant model: the same seed gives the same plant history.
+    pub seed: u64,
+    /// Real time between updates.
+    pub tick: Duration,
+    /// Where to listen instead of the site's endpoint: a full `opc.tcp://host:port/path`
+    /// URL, or just a port (`"0"` picks a free one) on the site's host and path.
+    pub endpoint: Option<String>,
+    /// Where the OPC UA server keeps its certificate store; a folder under the system's
+    /// temporary directory when not given.
+    pub pki_dir: Option<PathBuf>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            speed: 1.0,
+            seed: 0,
+            tick: Duration::from_secs(1),
+            endpoint: None,
+            pki_dir: None,
+        }
+    }
+}
+
+/// Highest speed accepted: a day of plant time per real second is more than any use needs.
+const MAX_SPEED: f64 = 86_400.0;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("simulator options: {0}")]
+    Options(String),
+    #[error("endpoint `{endpoint}`: {reason}")]
+    Endpoint { endpoint: String, reason: String },
+    #[error("cannot listen on {endpoint}: {source}")]
+    Bind {
+        endpoint: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("OPC UA server at {endpoint}: {message}")]
+    Server { endpoint: String, message: String },
+    #[error("node {node}: {reason}")]
+    AddressSpace { node: String, reason: String },
+}
+
+/// A simulator serving a site. Dropping it stops the server; [`RunningSimulator::shutdown`]
+/// also waits until it has stopped.
+pub struct RunningSimulator {
+    site: Arc<Site>,
+    url: String,
+    local_addr: SocketAddr,
+    handle: ServerHandle,
+    plant: Arc<Mutex<Plant>>,
+    /// The address space and the signals' nodes, for tests to look at what is served.
+    #[cfg(test)]
+    manager: Arc<SimpleNodeManager>,
+    #[cfg(test)]
+    nodes: Arc<Vec<NodeId>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl fmt::Debug for RunningSimulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunningSimulator")
+            .field("site", &self.site.id)
+            .field("url", &self.url)
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningSimulator {
+    /// The URL clients connect to, with the port actually bound.
+    pub fn endpoint_url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn site(&self) -> &Arc<Site> {
+        &self.site
+    }
+
+    /// Runs `f` on the plant model, e.g. to read its ground truth or the simulated time.
+    pub fn with_plant<R>(&self, f: impl FnOnce(&mut Plant) -> R) -> R {
+        f(&mut lock(&self.plant))
+    }
+
+    /// Stops the server and the ticking, and waits for both.
+    pub async fn shutdown(mut self) {
+        self.handle.cancel();
+        for task in std::mem::take(&mut self.tasks) {
+            if let Err(e) = task.await {
+                warn!(site = %self.site.id, "simulator task ended abnormally: {e}");
+            }
+        }
+        info!(site = %self.site.id, endpoint = %self.url, "simulator stopped");
+    }
+}
+
+impl Drop for RunningSimulator {
+    fn drop(&mut self) {
+        self.handle.cancel();
+    }
+}
+
+fn lock(plant: &Mutex<Plant>) -> MutexGuard<'_, Plant> {
+    // A panic while holding the lock leaves a plant that is still whole: carry on with it.
+    plant.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl SimOptions {
+    fn check(&self) -> Result<(), SimError> {
+        if !(self.speed.is_finite() && self.speed > 0.0 && self.speed <= MAX_SPEED) {
+            return Err(SimError::Options(format!(
+                "speed {} must be above 0 and at most {MAX_SPEED}",
+                self.speed
+            )));
+        }
+        if self.tick < Duration::from_millis(10) {
+            return Err(SimError::Options(format!(
+                "tick {:?} is shorter than 10 ms",
+                self.tick
+            )));
+        }
+        Ok(())
+    }
+
+    fn endpoint(&self, site: &Site) -> Result<Endpoint, SimError> {
+        let configured = Endpoint::parse(&site.endpoint)?;
+        match self.endpoint.as_deref().map(str::trim) {
+            None | Some("") => Ok(configured),
+            Some(text) => match text.parse::<u16>() {
+                Ok(port) => Ok(Endpoint { port, ..configured }),
+                Err(_) => Endpoint::parse(text),
+            },
+        }
+    }
+}
+
+/// Starts serving `site` from a simulated plant; returns once the server listens.
+pub async fn start(site: Arc<Site>, opts: SimOptions) -> Result<RunningSimulator, SimError> {
+    opts.check()?;
+    let mut endpoint = opts.endpoint(&site)?;
+    let requested = endpoint.url();
+    let bind_error = |source| SimError::Bind {
+        endpoint: requested.clone(),
+        source,
+    };
+    let listener = TcpListener::bind((endpoint.bind_host(), endpoint.port))
+        .await
+        .map_err(bind_error)?;
+    let local_addr = listener.local_addr().map_err(bind_error)?;
+    endpoint.port = local_addr.port();
+    let url = endpoint.url();
+
+    let pki_dir = opts
+        .pki_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("pharmatwin-pki").join(&site.id));
+    let (server, handle) = ServerBuilder::new()
+        .application_name(format!("PharmaTwin simulator: {}", site.name))
+        .application_uri(format!("urn:pharmatwin:simulator:{}", site.id))
+        .product_uri("urn:pharmatwin:simulator")
+        .host(endpoint.host.clone())
+        .port(endpoint.port)
+        .add_endpoint(
+            "none",
+            ServerEndpoint::new_none(
+                endpoint.path.clone(),
+                &[ANONYMOUS_USER_TOKEN_ID.to_string()],
+            ),
+        )
+        .discovery_urls(vec![url.clone()])
+        .pki_dir(pki_dir)
+        .limits(server::limits())
+        .with_node_manager(simple_node_manager_imports(
+            vec![Box::new(SiteNamespaces(namespace_uris(&site)))],
+            "pharmatwin-site",
+        ))
+        .build()
+        .map_err(|message| SimError::Server {
+            endpoint: url.clone(),
+            message,
+        })?;
+    let manager = handle
+        .node_managers()
+        .get_of_type::<SimpleNodeManager>()
+        .ok_or_else(|| SimError::Server {
+            endpoint: url.clone(),
+            message: "the site's node manager is missing".into(),
+        })?;
+
+    let mut plant = Plant::new(&site, opts.seed, Utc::now());
+    let initial = plant.sample().to_vec();
+    let index_of = |uri: &str| handle.get_namespace_index(uri);
+    let nodes = Arc::new(build_address_space(&site, &manager, &index_of, &initial)?);
+    let plant = Arc::new(Mutex::new(plant));
+    let publish_now = Arc::new(Notify::new());
+    add_write_callbacks(&site, &manager, &nodes, &plant, &publish_now);
+
+    let server_task = {
+        let url = url.clone();
+        tokio::spawn(async move {
+            if let Err(message) = server.run_with(listener).await {
+                error!(endpoint = %url, "OPC UA server stopped: {message}");
+            }
+        })
+    };
+    let tick_task = tokio::spawn(tick(Ticker {
+        site: site.id.clone(),
+        plant: plant.clone(),
+        manager: manager.clone(),
+        handle: handle.clone(),
+        nodes: nodes.clone(),
+        period: opts.tick,
+        speed: opts.speed,
+        publish_now,
+    }));
+    info!(
+        site = %site.id,
+        endpoint = %url,
+        signals = nodes.len(),
+        speed = opts.speed,
+        seed = opts.seed,
+        "simulator serving"
+    );
+    Ok(RunningSimulator {
+        site,
+        url,
+        local_addr,
+        handle,
+        plant,
+        #[cfg(test)]
+        manager,
+        #[cfg(test)]
+        nodes,
+        tasks: vec![server_task, tick_task],
+    })
+}
+
+/// A client's write of a set-point goes straight into the plant; a value the plant refuses
+/// is answered with the matching status code.
+fn add_write_callbacks(
+    site: &Site,
+    manager: &SimpleNodeManager,
+    nodes: &[NodeId],
+    plant: &Arc<Mutex<Plant>>,
+    publish_now: &Arc<Notify>,
+) {
+    for (index, ((_, _, signal), node)) in site.signals().zip(nodes).enumerate() {
+        if !signal.id.ends_with("_sp") {
+            continue;
+        }
+        let plant = plant.clone();
+        let publish_now = publish_now.clone();
+        let path = signal.tag.path();
+        manager
+            .inner()
+            .add_write_callback(node.clone(), move |value, range| {
+                if !matches!(range, NumericRange::None) {
+                    return StatusCode::BadIndexRangeInvalid;
+                }
+                let Some(value) = value.value.as_ref().and_then(value_of) else {
+                    return StatusCode::BadTypeMismatch;
+                };
+                match lock(&plant).write(index, &value) {
+                    Ok(()) => {
+                        info!(signal = %path, %value, "set-point written by a client");
+                        publish_now.notify_one();
+                        StatusCode::Good
+                    }
+                    Err(e) => {
+                        warn!(signal = %path, "write refused: {e}");
+                        status_of(&e)
+                    }
+                }
+            });
+    }
+}
+
+struct Ticker {
+    site: String,
+    plant: Arc<Mutex<Plant>>,
+    manager: Arc<SimpleNodeManager>,
+    handle: ServerHandle,
+    nodes: Arc<Vec<NodeId>>,
+    period: Duration,
+    speed: f64,
+    publish_now: Arc<Notify>,
+}
+
+async fn tick(t: Ticker) {
+    let mut interval = tokio::time::interval(t.period);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last = Instant::now();
+    let mut failing = false;
+    loop {
+        let advance = tokio::select! {
+            _ = t.handle.token().cancelled() => break,
+            _ = interval.tick() => true,
+            _ = t.publish_now.notified() => false,
+        };
+        let now = DateTime::now();
+        let values: Vec<_> = {
+            let mut plant = lock(&t.plant);
+            if advance {
+                // Real time elapsed, not the nominal tick: a late tick must not slow the plant.
+                // After a long stall (a suspended process), catch up at most ten ticks.
+                let elapsed = last.elapsed().min(t.period * 10);
+                last = Instant::now();
+                plant.step(elapsed.mul_f64(t.speed));
+            }
+            plant.sample().iter().map(|v| data_value(v, now)).collect()
+        };
+        let subscriptions = t.handle.subscriptions();
+        let pushed = t.manager.set_values(
+            subscriptions,
+            t.nodes.iter().zip(values).map(|(n, v)| (n, None, v)),
+        );
+        match pushed {
+            Err(status) if !failing => {
+                warn!(site = %t.site, "cannot publish the plant's values: {status}");
+                failing = true;
+            }
+            Ok(()) if failing => {
+                info!(site = %t.site, "publishing the plant's values again");
+                failing = false;
+            }
+            _ => {}
+        }
+    }
+    debug!(site = %t.site, "simulator ticking stopped");
+}
+
+#[cfg(test)]
+mod tests;

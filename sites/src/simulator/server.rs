@@ -1,0 +1,359 @@
+//! The OPC UA side of the simulator: endpoint parsing, server limits, and the address space
+//! (folders Site / Area / Line / Equipment, one variable per signal at its configured node
+//! id) of an async-opcua server.
+
+use std::collections::BTreeSet;
+
+use model::{DataType, NodeIdentifier, Signal, Site, Value};
+use opcua::{
+    nodes::{ImportedItem, NodeSetImport},
+    server::{
+        address_space::{AccessLevel, VariableBuilder},
+        node_manager::memory::SimpleNodeManager,
+        Limits,
+    },
+    types::{
+        DataTypeId, DataValue, DateTime, LocalizedText, NodeId, NodeSetNamespaceMapper,
+        QualifiedName, StatusCode, UAString, Variant,
+    },
+};
+
+use super::SimError;
+use crate::physics::WriteError;
+
+/// An `opc.tcp://host:port/path` URL taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Endpoint {
+    /// Host as written in the URL (IPv6 in brackets).
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) path: String,
+}
+
+impl Endpoint {
+    pub(crate) fn parse(url: &str) -> Result<Endpoint, SimError> {
+        let invalid = |reason: &str| SimError::Endpoint {
+            endpoint: url.to_string(),
+            reason: reason.to_string(),
+        };
+        let rest = url
+            .trim()
+            .strip_prefix("opc.tcp://")
+            .ok_or_else(|| invalid("must start with `opc.tcp://`"))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let end = v6
+                .find(']')
+                .ok_or_else(|| invalid("unclosed `[` in the host"))?;
+            (&authority[..end + 2], v6[end + 1..].strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(invalid("has no host"));
+        }
+        let port = match port {
+            None => 4840,
+            Some(p) => p
+                .parse::<u16>()
+                .map_err(|_| invalid(&format!("port `{p}` is not a number from 0 to 65535")))?,
+        };
+        Ok(Endpoint {
+            host: host.to_string(),
+            port,
+            path: path.to_string(),
+        })
+    }
+
+    /// The host to bind to (IPv6 without brackets).
+    pub(crate) fn bind_host(&self) -> &str {
+        self.host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("opc.tcp://{}:{}{}", self.host, self.port, self.path)
+    }
+}
+
+/// Limits raised above async-opcua's defaults, which fail quietly with a plant's worth of
+/// signals: 1,000 monitored items per subscription and per call, 327 KB messages.
+pub(crate) fn limits() -> Limits {
+    let mut limits = Limits {
+        max_array_length: 100_000,
+        max_message_size: 32 * 1024 * 1024,
+        max_chunk_count: 2048,
+        max_sessions: 50,
+        ..Limits::default()
+    };
+    let subs = &mut limits.subscriptions;
+    subs.max_monitored_items_per_sub = 100_000;
+    subs.max_queued_notifications = 200;
+    subs.min_sampling_interval_ms = 100.0;
+    subs.min_publishing_interval_ms = 100.0;
+    let ops = &mut limits.operational;
+    ops.max_monitored_items_per_call = 100_000;
+    ops.max_nodes_per_read = 100_000;
+    ops.max_nodes_per_write = 10_000;
+    ops.max_nodes_per_browse = 10_000;
+    ops.max_references_per_browse_node = 10_000;
+    ops.max_nodes_per_register_nodes = 10_000;
+    ops.max_nodes_per_translate_browse_paths_to_node_ids = 10_000;
+    ops.max_nodes_per_history_read_data = 1_000;
+    limits
+}
+
+/// The namespaces the site's nodes live in: its own first, then any other a signal names.
+pub(crate) fn namespace_uris(site: &Site) -> Vec<String> {
+    let mut uris = vec![site.namespace_uri.clone()];
+    for (_, _, s) in site.signals() {
+        if !uris.contains(&s.node.namespace_uri) {
+            uris.push(s.node.namespace_uri.clone());
+        }
+    }
+    uris
+}
+
+/// An empty node-set import that only registers namespaces. The simple node manager takes
+/// one namespace, or the namespaces of its imports; this is how one manager owns several.
+#[derive(Debug)]
+pub(crate) struct SiteNamespaces(pub(crate) Vec<String>);
+
+impl NodeSetImport for SiteNamespaces {
+    fn register_namespaces(&self, namespaces: &mut NodeSetNamespaceMapper<'_>) {
+        for (i, uri) in self.0.iter().enumerate() {
+            let index = u16::try_from(i + 1).unwrap_or(u16::MAX);
+            namespaces.add_namespace(uri, index);
+        }
+    }
+
+    fn get_own_namespaces(&self) -> Vec<String> {
+        self.0.clone()
+    }
+
+    fn load<'a>(
+        &'a self,
+        _namespaces: &'a NodeSetNamespaceMapper<'_>,
+    ) -> Box<dyn Iterator<Item = ImportedItem> + 'a> {
+        Box::new(std::iter::empty())
+    }
+}
+
+/// The OPC UA node id of a signal, its namespace resolved to the server's index.
+pub(crate) fn node_id(
+    signal: &Signal,
+    index_of: &impl Fn(&str) -> Option<u16>,
+) -> Result<NodeId, SimError> {
+    let ns = index_of(&signal.node.namespace_uri).ok_or_else(|| SimError::AddressSpace {
+        node: signal.node.to_string(),
+        reason: "its namespace is not registered on the server".into(),
+    })?;
+    Ok(match &signal.node.identifier {
+        NodeIdentifier::String(s) => NodeId::new(ns, s.clone()),
+        NodeIdentifier::Numeric(i) => NodeId::new(ns, *i),
+    })
+}
+
+pub(crate) fn data_type_id(data_type: DataType) -> DataTypeId {
+    match data_type {
+        DataType::Double => DataTypeId::Double,
+        DataType::Int => DataTypeId::Int64,
+        DataType::Bool => DataTypeId::Boolean,
+        DataType::String => DataTypeId::String,
+    }
+}
+
+/// A model value as the variant of the signal's OPC UA data type.
+pub(crate) fn variant(value: &Value) -> Variant {
+    match value {
+        Value::Float(x) => Variant::Double(*x),
+        Value::Int(i) => Variant::Int64(*i),
+        Value::Bool(b) => Variant::Boolean(*b),
+        Value::Text(s) => Variant::String(UAString::from(s.as_str())),
+    }
+}
+
+/// A written variant as a model value; `None` for types a signal never has.
+pub(crate) fn value_of(variant: &Variant) -> Option<Value> {
+    Some(match variant {
+        Variant::Double(x) => Value::Float(*x),
+        Variant::Float(x) => Value::Float(f64::from(*x)),
+        Variant::Int64(i) => Value::Int(*i),
+        Variant::Int32(i) => Value::Int(i64::from(*i)),
+        Variant::Int16(i) => Value::Int(i64::from(*i)),
+        Variant::SByte(i) => Value::Int(i64::from(*i)),
+        Variant::UInt64(i) => Value::Int(i64::try_from(*i).ok()?),
+        Variant::UInt32(i) => Value::Int(i64::from(*i)),
+        Variant::UInt16(i) => Value::Int(i64::from(*i)),
+        Variant::Byte(i) => Value::Int(i64::from(*i)),
+        Variant::Boolean(b) => Value::Bool(*b),
+        Variant::String(s) => Value::Text(s.as_ref().to_string()),
+        _ => return None,
+    })
+}
+
+pub(crate) fn status_of(error: &WriteError) -> StatusCode {
+    match error {
+        WriteError::UnknownSignal(_) => StatusCode::BadNodeIdUnknown,
+        WriteError::NotWritable { .. } => StatusCode::BadNotWritable,
+        WriteError::NotANumber { .. } => StatusCode::BadTypeMismatch,
+        WriteError::OutOfRange { .. } => StatusCode::BadOutOfRange,
+    }
+}
+
+/// Builds the folder tree and one variable per signal; returns the variables' node ids in
+/// `site.signals()` order.
+pub(crate) fn build_address_space(
+    site: &Site,
+    manager: &SimpleNodeManager,
+    index_of: &impl Fn(&str) -> Option<u16>,
+    initial: &[Value],
+) -> Result<Vec<NodeId>, SimError> {
+    let site_ns = index_of(&site.namespace_uri).ok_or_else(|| SimError::AddressSpace {
+        node: site.namespace_uri.clone(),
+        reason: "the site's namespace is not registered on the server".into(),
+    })?;
+    let mut space = manager.address_space().write();
+    let mut folders = BTreeSet::new();
+    // Browse names are the ids (stable, what paths are built from); display names the names.
+    let mut folder = |space: &mut opcua::server::address_space::AddressSpace,
+                      path: String,
+                      (browse, display): (&str, &str),
+                      parent: &NodeId|
+     -> Result<NodeId, SimError> {
+        let id = NodeId::new(site_ns, path.clone());
+        if !folders.contains(&path) {
+            if !space.add_folder(&id, QualifiedName::new(site_ns, browse), display, parent) {
+                return Err(SimError::AddressSpace {
+                    node: format!("nsu={};s={path}", site.namespace_uri),
+                    reason: "cannot add the folder: a node with this id exists".into(),
+                });
+            }
+            folders.insert(path);
+        }
+        Ok(id)
+    };
+
+    let site_folder = folder(
+        &mut space,
+        site.id.clone(),
+        (&site.id, &site.name),
+        &NodeId::objects_folder_id(),
+    )?;
+    let mut nodes = Vec::with_capacity(site.signal_count());
+    let mut values = initial.iter();
+    for line in &site.lines {
+        let area_name =
+            site.areas
+                .iter()
+                .find(|a| a.id == line.area)
+                .map_or(line.area.as_str(), |a| {
+                    if a.name.is_empty() {
+                        a.id.as_str()
+                    } else {
+                        a.name.as_str()
+                    }
+                });
+        let area_folder = folder(
+            &mut space,
+            format!("{}/{}", site.id, line.area),
+            (&line.area, area_name),
+            &site_folder,
+        )?;
+        let line_folder = folder(
+            &mut space,
+            format!("{}/{}/{}", site.id, line.area, line.id),
+            (&line.id, &line.name),
+            &area_folder,
+        )?;
+        for equipment in &line.equipment {
+            let equipment_folder = folder(
+                &mut space,
+                format!("{}/{}/{}/{}", site.id, line.area, line.id, equipment.id),
+                (&equipment.id, &equipment.name),
+                &line_folder,
+            )?;
+            for signal in &equipment.signals {
+                let id = node_id(signal, index_of)?;
+                let value = values.next().map(variant).unwrap_or(Variant::Empty);
+                let display = if signal.description.is_empty() {
+                    signal.id.as_str()
+                } else {
+                    signal.description.as_str()
+                };
+                let description = if signal.unit.is_empty() {
+                    format!("{display} [{}]", signal.category)
+                } else {
+                    format!("{display} ({}) [{}]", signal.unit, signal.category)
+                };
+                let mut builder = VariableBuilder::new(
+                    &id,
+                    QualifiedName::new(id.namespace, signal.id.as_str()),
+                    display,
+                )
+                .description(LocalizedText::from(description.as_str()))
+                .data_type(data_type_id(signal.data_type))
+                .value(value)
+                .access_level(AccessLevel::CURRENT_READ)
+                .user_access_level(AccessLevel::CURRENT_READ)
+                .organized_by(&equipment_folder);
+                if signal.id.ends_with("_sp") {
+                    builder = builder.writable();
+                }
+                if !builder.insert(&mut *space) {
+                    return Err(SimError::AddressSpace {
+                        node: signal.node.to_string(),
+                        reason: format!(
+                            "cannot add the variable of {}/{}/{}: a node with this id exists",
+                            line.id, equipment.id, signal.id
+                        ),
+                    });
+                }
+                nodes.push(id);
+            }
+        }
+    }
+    Ok(nodes)
+}
+
+/// The data value a tick publishes: the value with source and server time = wall clock, so
+/// that freshness holds at any simulation speed.
+pub(crate) fn data_value(value: &Value, now: DateTime) -> DataValue {
+    DataValue::new_at(variant(value), now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_taken_apart() {
+        let e = Endpoint::parse("opc.tcp://127.0.0.1:48410/").unwrap();
+        assert_eq!(
+            (e.host.as_str(), e.port, e.path.as_str()),
+            ("127.0.0.1", 48410, "/")
+        );
+        let e = Endpoint::parse("opc.tcp://[::1]:4841/plant/ua").unwrap();
+        assert_eq!(
+            (e.bind_host(), e.port, e.path.as_str()),
+            ("::1", 4841, "/plant/ua")
+        );
+        assert_eq!(e.url(), "opc.tcp://[::1]:4841/plant/ua");
+        assert_eq!(Endpoint::parse("opc.tcp://plant").unwrap().port, 4840);
+        assert!(Endpoint::parse("http://127.0.0.1:80/").is_err());
+        assert!(Endpoint::parse("opc.tcp://127.0.0.1:99999/").is_err());
+    }
+
+    #[test]
+    fn written_variants_become_model_values() {
+        assert_eq!(value_of(&Variant::Float(2.5)), Some(Value::Float(2.5)));
+        assert_eq!(value_of(&Variant::Int32(-3)), Some(Value::Int(-3)));
+        assert_eq!(value_of(&Variant::UInt64(u64::MAX)), None);
+        assert_eq!(variant(&Value::Int(7)), Variant::Int64(7));
+    }
+}

@@ -1,0 +1,209 @@
+//! Command-line interface: what each subcommand takes, and the checks done before anything
+//! starts.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use model::Site;
+
+use crate::topology;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pharmatwin",
+    version,
+    about = "Digital twin of multi-site oral-solid-dose pharmaceutical manufacturing"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The whole twin in one process: the three simulated plants, their connectors, the
+    /// embedded store, the twin core and the web view.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Where the embedded store keeps its data.
+        #[arg(long, default_value = "pharmatwin-data")]
+        data_dir: PathBuf,
+        /// Simulated seconds per real second.
+        #[arg(long, default_value_t = 60.0)]
+        speed: f64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Serve the simulated plants on this port and the next two, instead of the ports in
+        /// their site files.
+        #[arg(long)]
+        opcua_port_base: Option<u16>,
+    },
+    /// Connectors, twin and web view for the given site files, against real OPC UA servers.
+    Run {
+        /// A site file; repeat for several sites.
+        #[arg(long = "config", required = true)]
+        configs: Vec<PathBuf>,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[arg(long, default_value = "pharmatwin-data")]
+        data_dir: PathBuf,
+    },
+    /// Serves one plant's nodes from a simulated plant over OPC UA.
+    Simulate {
+        /// A built-in site (`shenzhen`, `anhui`, `sichuan`) or a site file.
+        #[arg(long)]
+        site: String,
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Where to listen instead of the site file's endpoint, e.g. `opc.tcp://127.0.0.1:4840/`.
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Real milliseconds between value updates.
+        #[arg(long, default_value_t = 1000)]
+        tick_ms: u64,
+    },
+    /// Loads and checks site files, and prints what they hold.
+    Check {
+        #[arg(long = "config", required = true)]
+        configs: Vec<PathBuf>,
+    },
+    /// Writes one value to an OPC UA node (a set-point, for instance).
+    Write {
+        #[arg(long)]
+        endpoint: String,
+        /// `nsu=<namespace uri>;s=<id>` or `nsu=<namespace uri>;i=<number>`.
+        #[arg(long)]
+        node: String,
+        /// Written as the node's data type: a number, `true`/`false`, or text.
+        #[arg(long)]
+        value: String,
+    },
+    /// Measures samples per second from simulators to the store, and the delay from a
+    /// simulated value change to the web API.
+    Bench {
+        /// How long to measure ingest, in seconds.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Real milliseconds between simulator updates (lower = more samples).
+        #[arg(long, default_value_t = 100)]
+        tick_ms: u64,
+    },
+}
+
+pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo {
+            listen,
+            data_dir,
+            speed,
+            seed,
+            opcua_port_base,
+        } => {
+            let mut sites = sites::builtin_sites().context("built-in site files")?;
+            if let Some(base) = opcua_port_base {
+                for (i, site) in sites.iter_mut().enumerate() {
+                    site.endpoint = format!("opc.tcp://127.0.0.1:{}/", base + i as u16);
+                }
+            }
+            let sites: Vec<Arc<Site>> = sites.into_iter().map(Arc::new).collect();
+            topology::demo(
+                sites,
+                topology::SimSettings {
+                    speed,
+                    seed,
+                    tick_ms: 1000,
+                },
+                listen,
+                &data_dir,
+            )
+            .await
+        }
+        Command::Run {
+            configs,
+            listen,
+            data_dir,
+        } => {
+            let sites = load_sites(&configs)?;
+            topology::run(sites, listen, &data_dir).await
+        }
+        Command::Simulate {
+            site,
+            speed,
+            seed,
+            endpoint,
+            tick_ms,
+        } => {
+            let mut site = resolve_site(&site)?;
+            if let Some(e) = endpoint {
+                site.endpoint = e;
+            }
+            topology::simulate(
+                Arc::new(site),
+                topology::SimSettings {
+                    speed,
+                    seed,
+                    tick_ms,
+                },
+            )
+            .await
+        }
+        Command::Check { configs } => {
+            for s in load_sites(&configs)? {
+                let mut per_cat = std::collections::BTreeMap::new();
+                for (_, _, sig) in s.signals() {
+                    *per_cat.entry(sig.category).or_insert(0usize) += 1;
+                }
+                let cats: Vec<String> = per_cat.iter().map(|(c, n)| format!("{c} {n}")).collect();
+                println!(
+                    "{}: site `{}` ({}), {} lines, {} signals ({}), endpoint {}",
+                    s.origin,
+                    s.id,
+                    s.name,
+                    s.lines.len(),
+                    s.signal_count(),
+                    cats.join(", "),
+                    s.endpoint
+                );
+            }
+            Ok(())
+        }
+        Command::Write {
+            endpoint,
+            node,
+            value,
+        } => topology::write(&endpoint, &node, &value).await,
+        Command::Bench { seconds, tick_ms } => topology::bench(seconds, tick_ms).await,
+    }
+}
+
+fn load_sites(files: &[PathBuf]) -> Result<Vec<Arc<Site>>> {
+    let mut sites: Vec<Arc<Site>> = Vec::new();
+    for f in files {
+        let site = model::load_site_file(f)?;
+        if let Some(other) = sites.iter().find(|s| s.id == site.id) {
+            anyhow::bail!(
+                "{}: site id `{}` is already used by {}",
+                site.origin,
+                site.id,
+                other.origin
+            );
+        }
+        sites.push(Arc::new(site));
+    }
+    Ok(sites)
+}
+
+fn resolve_site(name: &str) -> Result<Site> {
+    if let Some(site) = sites::builtin_site(name) {
+        return Ok(site?);
+    }
+    let path = PathBuf::from(name);
+    if path.exists() {
+        return Ok(model::load_site_file(&path)?);
+    }
+    anyhow::bail!("`{name}` is neither a built-in site (shenzhen, anhui, sichuan) nor a site file")
+}

@@ -1,0 +1,145 @@
+//! What the end-to-end tests share: starting `pharmatwin` and its peers as real processes,
+//! free loopback ports, and reading the JSON API.
+#![allow(dead_code, unreachable_pub)]
+
+use std::{
+    io::{BufRead, BufReader},
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pharmatwin")
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A free TCP port on loopback (bound and released, so a later bind can race; tests use
+/// ports from different ranges to keep that unlikely).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `n` consecutive free ports.
+pub fn free_port_block(n: u16) -> u16 {
+    'search: for _ in 0..200 {
+        let base = free_port();
+        if base > u16::MAX - n {
+            continue;
+        }
+        for p in base..base + n {
+            if TcpListener::bind(("127.0.0.1", p)).is_err() {
+                continue 'search;
+            }
+        }
+        return base;
+    }
+    panic!("no block of {n} free ports");
+}
+
+/// A child process that is killed when the test ends, pass or fail.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
+    let child = cmd
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    Proc {
+        child,
+        name: name.to_string(),
+    }
+}
+
+pub fn pharmatwin(args: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.args(args)
+        .env("RUST_LOG", "info,async_opcua=warn,opcua=warn");
+    c
+}
+
+/// The Python interpreter of the venv `scripts/test-deps.sh` made, with `asyncua` in it.
+pub fn python() -> String {
+    if let Ok(p) = std::env::var("PHARMATWIN_PYTHON") {
+        return p;
+    }
+    let default = format!(
+        "{}/.cache/pharmatwin-venv/bin/python",
+        std::env::var("HOME").unwrap_or_default()
+    );
+    assert!(
+        Path::new(&default).exists(),
+        "no Python with asyncua: run scripts/test.sh (or scripts/test-deps.sh) first, or set PHARMATWIN_PYTHON"
+    );
+    default
+}
+
+pub fn get_json(url: &str) -> Result<serde_json::Value, String> {
+    let resp = ureq::get(url)
+        .timeout(Duration::from_secs(5))
+        .call()
+        .map_err(|e| e.to_string())?;
+    resp.into_json().map_err(|e| e.to_string())
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after `limit`.
+pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "gave up after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Waits until `/api/health` answers 200; returns how long it took.
+pub fn wait_healthy(base: &str, limit: Duration) -> Duration {
+    let start = Instant::now();
+    wait_for(limit, &format!("{base}/api/health"), || {
+        ureq::get(&format!("{base}/api/health"))
+            .timeout(Duration::from_secs(1))
+            .call()
+            .ok()
+            .filter(|r| r.status() == 200)
+    });
+    start.elapsed()
+}
+
+/// Reads a child's stdout until a line contains `marker`.
+pub fn wait_for_line(proc: &mut Proc, marker: &str, limit: Duration) {
+    let out = proc.child.stdout.take().expect("stdout piped");
+    let wanted = marker.to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if line.contains(&wanted) {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("{} did not print `{}` within {limit:?}", proc.name, marker));
+}

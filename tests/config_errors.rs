@@ -1,0 +1,162 @@
+//! Bad plant configuration stops `pharmatwin run` at once with one clear error that names the
+//! file and the key — before anything connects or listens.
+
+mod common;
+
+use std::{path::Path, process::Output};
+
+use common::{free_port, pharmatwin};
+
+const GOOD: &str = r#"
+[site]
+id = "peer"
+name = "Interop peer"
+namespace_uri = "urn:test:python-peer"
+endpoint = "opc.tcp://127.0.0.1:1/"
+
+[[areas]]
+id = "osd"
+
+[[lines]]
+id = "line-1"
+area = "osd"
+
+[[lines.equipment]]
+id = "oven"
+
+[[lines.equipment.signals]]
+id = "temperature"
+category = "environment"
+unit = "degC"
+node = "nsu=urn:test:python-peer;s=Line1.Oven.Temperature"
+
+[[lines.equipment.signals]]
+id = "count"
+category = "machine"
+unit = ""
+data_type = "int"
+node = "nsu=urn:test:python-peer;s=Line1.Oven.Count"
+"#;
+
+fn run_with(file: &Path) -> Output {
+    let data = tempfile::tempdir().unwrap();
+    pharmatwin(&[
+        "run",
+        "--config",
+        file.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{}", free_port()),
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ])
+    .output()
+    .expect("pharmatwin runs")
+}
+
+fn fails_naming(text: &str, expect: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plant.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = run_with(&file);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success(),
+        "bad config was accepted; stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&file.display().to_string()),
+        "error does not name the file:\n{stderr}"
+    );
+    for e in expect {
+        assert!(
+            stderr.contains(e),
+            "error does not mention `{e}`:\n{stderr}"
+        );
+    }
+    let error_lines = stderr
+        .lines()
+        .filter(|l| l.contains("Error") || l.contains("error"))
+        .count();
+    assert!(error_lines <= 2, "expected one clear error, got:\n{stderr}");
+    stderr
+}
+
+#[test]
+fn good_file_is_accepted_by_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plant.toml");
+    std::fs::write(&file, GOOD).unwrap();
+    let out = pharmatwin(&["check", "--config", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("peer") && stdout.contains("2 signals"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn missing_key_is_named_with_its_file() {
+    fails_naming(
+        &GOOD.replacen("unit = \"degC\"\n", "", 1),
+        &["lines[0].equipment[0].signals[0].unit", "missing"],
+    );
+}
+
+#[test]
+fn unknown_category_is_named_with_its_file() {
+    fails_naming(
+        &GOOD.replacen("category = \"environment\"", "category = \"weather\"", 1),
+        &["lines[0].equipment[0].signals[0].category", "weather"],
+    );
+}
+
+#[test]
+fn duplicate_node_id_names_both_signals() {
+    fails_naming(
+        &GOOD.replacen("s=Line1.Oven.Count", "s=Line1.Oven.Temperature", 1),
+        &[
+            "lines[0].equipment[0].signals[1].node",
+            "line-1/oven/temperature",
+            "line-1/oven/count",
+        ],
+    );
+}
+
+#[test]
+fn unreadable_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-plant.toml");
+    let out = run_with(&missing);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&missing.display().to_string()) && stderr.contains("cannot read"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn environment_variable_overrides_a_key_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plant.toml");
+    std::fs::write(&file, GOOD).unwrap();
+    let out = pharmatwin(&["check", "--config", file.to_str().unwrap()])
+        .env(
+            "PHARMATWIN_PLANT__SITE__ENDPOINT",
+            "opc.tcp://127.0.0.1:4999/ovr/",
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("opc.tcp://127.0.0.1:4999/ovr/"),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,200 @@
+//! `pharmatwin demo` end to end: three simulated plants → OPC UA → embedded store → twin →
+//! web API, as one process started the way a newcomer starts it.
+
+mod common;
+
+use std::{
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use common::*;
+
+const SITES: [&str; 3] = ["shenzhen", "anhui", "sichuan"];
+const CATEGORIES: [&str; 5] = ["people", "machine", "material", "method", "environment"];
+
+struct Demo {
+    _proc: Proc,
+    base: String,
+    opcua_base: u16,
+    _data: tempfile::TempDir,
+}
+
+fn start_demo() -> Demo {
+    let data = tempfile::tempdir().unwrap();
+    let web = free_port();
+    let opcua_base = free_port_block(3);
+    let started = Instant::now();
+    let mut proc = spawn(
+        "pharmatwin demo",
+        pharmatwin(&[
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{web}"),
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--opcua-port-base",
+            &opcua_base.to_string(),
+        ])
+        .stdout(Stdio::piped()),
+    );
+    let base = format!("http://127.0.0.1:{web}");
+    wait_for_line(&mut proc, &base, Duration::from_secs(10));
+    let took = wait_healthy(&base, Duration::from_secs(10));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the web view must serve within 10 s (took {took:?})"
+    );
+    let page = ureq::get(&format!("{base}/"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(page.contains("PharmaTwin"), "the page is served");
+    Demo {
+        _proc: proc,
+        base,
+        opcua_base,
+        _data: data,
+    }
+}
+
+#[test]
+fn all_three_sites_have_fresh_values_in_all_five_categories_within_30_s() {
+    let demo = start_demo();
+    let sites = wait_for(
+        Duration::from_secs(30),
+        "fresh values in every category of every site",
+        || {
+            let v = get_json(&format!("{}/api/sites", demo.base)).ok()?;
+            let all_fresh = SITES.iter().all(|id| {
+                v.as_array()
+                    .and_then(|a| a.iter().find(|s| s["id"] == *id))
+                    .is_some_and(|s| {
+                        CATEGORIES
+                            .iter()
+                            .all(|c| s["fresh"][c].as_u64().unwrap_or(0) > 0)
+                    })
+            });
+            all_fresh.then_some(v)
+        },
+    );
+    for s in sites.as_array().unwrap() {
+        assert!(
+            s["signals"].as_u64().unwrap() >= 300,
+            "{} has at least 300 signals",
+            s["id"]
+        );
+        assert!(!s["lines"].as_array().unwrap().is_empty());
+    }
+
+    // Every signal listed by the API carries unit, quality and source time once it has a value.
+    let list = get_json(&format!("{}/api/signals?site=anhui&line=line-1", demo.base)).unwrap();
+    let list = list.as_array().unwrap();
+    assert!(list.len() >= 150);
+    let with_value: Vec<_> = list.iter().filter(|s| !s["value"].is_null()).collect();
+    assert!(
+        with_value.len() * 10 >= list.len() * 9,
+        "most signals have a value: {}/{}",
+        with_value.len(),
+        list.len()
+    );
+    for s in with_value {
+        assert!(
+            s["quality"].is_u64() && s["source_ts"].is_string() && s["unit"].is_string(),
+            "{s}"
+        );
+        assert_eq!(s["site"], "anhui");
+        assert_eq!(s["line"], "line-1");
+    }
+    let err = ureq::get(&format!("{}/api/signals?site=atlantis", demo.base))
+        .call()
+        .unwrap_err();
+    assert!(
+        matches!(err, ureq::Error::Status(404, _)),
+        "unknown site is a 404"
+    );
+}
+
+#[test]
+fn a_value_set_on_a_simulator_node_arrives_in_the_store_with_tags_unit_and_source_time() {
+    let demo = start_demo();
+    let endpoint = format!("opc.tcp://127.0.0.1:{}/", demo.opcua_base);
+    let path = "shenzhen/osd/line-1/dryer-01/inlet_air_temp_sp";
+    wait_for(
+        Duration::from_secs(30),
+        "the set-point to have a value",
+        || {
+            let v = get_json(&format!(
+                "{}/api/signals?site=shenzhen&line=line-1&equipment=dryer-01",
+                demo.base
+            ))
+            .ok()?;
+            v.as_array()?
+                .iter()
+                .find(|s| s["signal"] == "inlet_air_temp_sp" && !s["value"].is_null())
+                .map(|_| ())
+        },
+    );
+
+    let before: DateTime<Utc> = Utc::now();
+    let out = pharmatwin(&[
+        "write",
+        "--endpoint",
+        &endpoint,
+        "--node",
+        "nsu=urn:pharmatwin:site:shenzhen;s=line-1.dryer-01.inlet_air_temp_sp",
+        "--value",
+        "63.25",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "write failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after: DateTime<Utc> = Utc::now();
+
+    let hist = wait_for(
+        Duration::from_secs(15),
+        "the written value in the store",
+        || {
+            let url = format!(
+                "{}/api/history?path={}&from={}",
+                demo.base,
+                path,
+                (before - chrono::Duration::seconds(5))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                    .replace('+', "%2B")
+            );
+            let v = get_json(&url).ok()?;
+            v["points"]
+                .as_array()?
+                .iter()
+                .any(|p| p["v"].as_f64() == Some(63.25))
+                .then_some(v)
+        },
+    );
+    let tag = &hist["tag"];
+    assert_eq!(tag["site"], "shenzhen");
+    assert_eq!(tag["area"], "osd");
+    assert_eq!(tag["line"], "line-1");
+    assert_eq!(tag["equipment"], "dryer-01");
+    assert_eq!(tag["signal"], "inlet_air_temp_sp");
+    assert_eq!(tag["category"], "method");
+    assert_eq!(tag["unit"], "degC");
+    let point = hist["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["v"].as_f64() == Some(63.25))
+        .unwrap();
+    let ts: DateTime<Utc> = point["t"].as_str().unwrap().parse().unwrap();
+    assert!(
+        ts >= before - chrono::Duration::seconds(1) && ts <= after + chrono::Duration::seconds(2),
+        "source time {ts} is the time the value was set ({before} .. {after})"
+    );
+    assert_eq!(point["q"], 0, "good quality");
+}

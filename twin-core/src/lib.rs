@@ -1,0 +1,19 @@
+//! The live twin: the latest state of every signal, equipment, line and site.
+//!
+//! The twin reads the historian, never the plants: the store is the system of record, so the
+//! twin can run in another process than the connectors and rebuilds itself after a restart by
+//! reading the store again. Late or replayed data merge idempotently — a sample only replaces
+//! the live value when its source time is newer.
+
+mod follow;
+mod live;
+mod views;
+
+pub use follow::{follow, FollowError};
+pub use live::{LiveValue, Twin};
+pub use views::{
+    BatchView, CategoryCount, EquipmentView, LineView, RoomView, ShiftView, SignalView, SiteSummary,
+};
+
+/// A value is fresh while its source time is younger than this.
+pub const FRESH_SECS: i64 = 10;

@@ -1,0 +1,260 @@
+//! The twin's live state: one slot per configured signal.
+
+use std::{collections::HashMap, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use model::{Quality, Sample, Site, Value};
+use serde::Serialize;
+use std::sync::RwLock;
+use tokio::sync::broadcast;
+
+/// The newest value of one signal, as last read from the historian.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveValue {
+    pub value: Value,
+    pub quality: Quality,
+    pub source_ts: DateTime<Utc>,
+    pub server_ts: Option<DateTime<Utc>>,
+    pub received_ts: DateTime<Utc>,
+}
+
+/// Where a signal sits in the plant model, by index, so views need no string look-ups.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SignalRef {
+    pub(crate) site: usize,
+    pub(crate) line: usize,
+    pub(crate) equipment: usize,
+    pub(crate) signal: usize,
+}
+
+#[derive(Debug)]
+pub struct Twin {
+    pub(crate) sites: Vec<Arc<Site>>,
+    pub(crate) refs: Vec<SignalRef>,
+    by_path: HashMap<String, usize>,
+    pub(crate) live: RwLock<Vec<Option<LiveValue>>>,
+    /// Per-signal problems reported by whoever reads the plant (unknown node, not readable).
+    pub(crate) errors: RwLock<HashMap<usize, String>>,
+    changes: broadcast::Sender<usize>,
+}
+
+impl Twin {
+    pub fn new(sites: Vec<Arc<Site>>) -> Arc<Twin> {
+        let mut refs = Vec::new();
+        let mut by_path = HashMap::new();
+        for (si, site) in sites.iter().enumerate() {
+            for (li, line) in site.lines.iter().enumerate() {
+                for (ei, eq) in line.equipment.iter().enumerate() {
+                    for (gi, sig) in eq.signals.iter().enumerate() {
+                        by_path.insert(sig.tag.path(), refs.len());
+                        refs.push(SignalRef {
+                            site: si,
+                            line: li,
+                            equipment: ei,
+                            signal: gi,
+                        });
+                    }
+                }
+            }
+        }
+        let (changes, _) = broadcast::channel(64);
+        Arc::new(Twin {
+            live: RwLock::new(vec![None; refs.len()]),
+            sites,
+            refs,
+            by_path,
+            errors: RwLock::new(HashMap::new()),
+            changes,
+        })
+    }
+
+    pub fn sites(&self) -> &[Arc<Site>] {
+        &self.sites
+    }
+
+    pub fn signal_count(&self) -> usize {
+        self.refs.len()
+    }
+
+    /// Whether a tag path names a configured signal.
+    pub fn has_signal(&self, path: &str) -> bool {
+        self.by_path.contains_key(path)
+    }
+
+    pub(crate) fn index_of(&self, path: &str) -> Option<usize> {
+        self.by_path.get(path).copied()
+    }
+
+    /// Merges samples read from the historian. Returns how many changed the live state.
+    /// A sample older than the live value (late data, a replay) does not replace it.
+    pub fn apply(&self, samples: &[Sample]) -> usize {
+        let mut changed = 0;
+        {
+            let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+            for s in samples {
+                let Some(i) = self.index_of(&s.tag.path()) else {
+                    continue;
+                };
+                let newer = match &live[i] {
+                    Some(cur) => s.source_ts >= cur.source_ts,
+                    None => true,
+                };
+                if newer {
+                    live[i] = Some(LiveValue {
+                        value: s.value.clone(),
+                        quality: s.quality,
+                        source_ts: s.source_ts,
+                        server_ts: s.server_ts,
+                        received_ts: s.received_ts,
+                    });
+                    changed += 1;
+                }
+            }
+        }
+        if changed > 0 {
+            // Nobody listening is fine: the web view may not be open.
+            let _ = self.changes.send(changed);
+        }
+        changed
+    }
+
+    /// Notified with the number of changed signals after every merge that changed something.
+    pub fn subscribe(&self) -> broadcast::Receiver<usize> {
+        self.changes.subscribe()
+    }
+
+    /// Records (or clears, with `None`) a problem with reading one signal from its plant.
+    pub fn set_signal_error(&self, path: &str, error: Option<String>) -> bool {
+        let Some(i) = self.index_of(path) else {
+            return false;
+        };
+        let mut errors = self.errors.write().unwrap_or_else(|e| e.into_inner());
+        match error {
+            Some(e) => errors.insert(i, e),
+            None => errors.remove(&i),
+        };
+        true
+    }
+
+    /// The live value of one signal by its tag path.
+    pub fn value(&self, path: &str) -> Option<LiveValue> {
+        let i = self.index_of(path)?;
+        self.live.read().unwrap_or_else(|e| e.into_inner())[i].clone()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    const TYPES: &str = r#"
+[types.tablet_press]
+[[types.tablet_press.signals]]
+id = "state"
+category = "machine"
+unit = ""
+data_type = "string"
+[[types.tablet_press.signals]]
+id = "speed"
+category = "machine"
+unit = "tab/h"
+spec = { low = 10, high = 100 }
+[types.cleanroom]
+[[types.cleanroom.signals]]
+id = "temperature"
+category = "environment"
+unit = "degC"
+spec = { low = 18, high = 25 }
+[[types.cleanroom.signals]]
+id = "operators_in_room"
+category = "people"
+unit = ""
+data_type = "int"
+[types.line_control]
+[[types.line_control.signals]]
+id = "batch_id"
+category = "method"
+unit = ""
+data_type = "string"
+[[types.line_control.signals]]
+id = "batch_phase"
+category = "method"
+unit = ""
+data_type = "string"
+[[types.line_control.signals]]
+id = "lot_id"
+category = "material"
+unit = ""
+data_type = "string"
+"#;
+
+    pub(crate) fn test_site() -> Site {
+        let text = r#"
+templates = "types.toml"
+[site]
+id = "s1"
+name = "Site one"
+namespace_uri = "urn:s1"
+endpoint = "opc.tcp://127.0.0.1:1/"
+[[areas]]
+id = "osd"
+[[lines]]
+id = "line-1"
+area = "osd"
+[[lines.equipment]]
+id = "press-01"
+type = "tablet_press"
+room = "room-1"
+[[lines.equipment]]
+id = "room-1"
+type = "cleanroom"
+grade = "D"
+[[lines.equipment]]
+id = "line-control"
+type = "line_control"
+"#;
+        model::load_site_text("test.toml", text, |_| {
+            Ok(("types.toml".into(), TYPES.into()))
+        })
+        .unwrap()
+    }
+
+    pub(crate) fn sample(twin: &Twin, path: &str, value: Value, secs: i64) -> Sample {
+        let i = twin.index_of(path).expect(path);
+        let r = twin.refs[i];
+        let tag = twin.sites[r.site].lines[r.line].equipment[r.equipment].signals[r.signal]
+            .tag
+            .clone();
+        let t = Utc.timestamp_opt(secs, 0).unwrap();
+        Sample {
+            tag,
+            value,
+            quality: Quality::GOOD,
+            source_ts: t,
+            server_ts: Some(t),
+            received_ts: t,
+        }
+    }
+
+    #[test]
+    fn late_data_does_not_replace_a_newer_live_value() {
+        let twin = Twin::new(vec![Arc::new(test_site())]);
+        let p = "s1/osd/line-1/press-01/speed";
+        assert_eq!(twin.apply(&[sample(&twin, p, Value::Float(50.0), 100)]), 1);
+        assert_eq!(twin.apply(&[sample(&twin, p, Value::Float(40.0), 90)]), 0);
+        assert_eq!(twin.value(p).unwrap().value, Value::Float(50.0));
+        twin.apply(&[sample(&twin, p, Value::Float(60.0), 110)]);
+        assert_eq!(twin.value(p).unwrap().value, Value::Float(60.0));
+    }
+
+    #[test]
+    fn samples_of_unknown_tags_are_ignored() {
+        let twin = Twin::new(vec![Arc::new(test_site())]);
+        let mut s = sample(&twin, "s1/osd/line-1/press-01/speed", Value::Float(1.0), 1);
+        let mut tag = (*s.tag).clone();
+        tag.signal = "nope".into();
+        s.tag = Arc::new(tag);
+        assert_eq!(twin.apply(&[s]), 0);
+    }
+}
