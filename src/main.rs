@@ -32,7 +32,11 @@ fn main() -> std::process::ExitCode {
 fn init_tracing() {
     use tracing_subscriber::{fmt, EnvFilter};
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,opcua=warn,async_opcua=warn"));
+        .unwrap_or_else(|_| EnvFilter::new(
+            // Until OPC UA security is configured, the stack complains at every start that it
+            // has no private key; that line says nothing a user can act on.
+            "info,opcua_core::comms::secure_channel=off,opcua_crypto=warn,opcua_client=warn,opcua_server=warn",
+        ));
     fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -52,7 +52,12 @@ pub(crate) async fn run(sites: Vec<Arc<Site>>, listen: SocketAddr, data_dir: &Pa
     let store = Arc::new(EmbeddedStore::open(data_dir)?);
     let historian: Arc<dyn Historian> = store.clone();
     let mut tasks = JoinSet::new();
-    let ingest = start_ingest(&sites, historian.clone(), &mut tasks);
+    let ingest = start_ingest(
+        &sites,
+        historian.clone(),
+        &SourceOptions::default(),
+        &mut tasks,
+    );
 
     let twin = Twin::new(sites.clone());
     tasks.spawn(twin_core::follow(
@@ -92,6 +97,7 @@ pub(crate) async fn run(sites: Vec<Arc<Site>>, listen: SocketAddr, data_dir: &Pa
 fn start_ingest(
     sites: &[Arc<Site>],
     historian: Arc<dyn Historian>,
+    opts: &SourceOptions,
     tasks: &mut JoinSet<()>,
 ) -> Ingest {
     let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
@@ -101,7 +107,7 @@ fn start_ingest(
     for site in sites {
         let status = Arc::new(SourceStatus::new());
         sources.push(status.clone());
-        let source = OpcUaSource::new(site.clone(), SourceOptions::default());
+        let source = OpcUaSource::new(site.clone(), opts.clone());
         let tx = tx.clone();
         let id = site.id.clone();
         tasks.spawn(async move {
@@ -188,6 +194,125 @@ fn parse_value(text: &str) -> model::Value {
     }
 }
 
-pub(crate) async fn bench(_seconds: u64, _tick_ms: u64) -> Result<()> {
-    anyhow::bail!("bench is not built yet")
+/// Measures, in this process: samples per second from the three simulators through OPC UA
+/// into the embedded store, and the delay from a value change inside a simulator to the
+/// twin that the web API and the page read.
+pub(crate) async fn bench(seconds: u64, tick_ms: u64) -> Result<()> {
+    let data = std::env::temp_dir().join(format!("pharmatwin-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data)?;
+    let sim = SimSettings {
+        speed: 60.0,
+        seed: 1,
+        tick_ms,
+    };
+    let mut simulators = Vec::new();
+    let mut sites = Vec::new();
+    for site in sites::builtin_sites()? {
+        let site = Arc::new(site);
+        let opts = sites::simulator::SimOptions {
+            speed: sim.speed,
+            seed: sim.seed,
+            tick: Duration::from_millis(sim.tick_ms),
+            endpoint: Some("0".into()),
+            ..Default::default()
+        };
+        let running = sites::simulator::start(site.clone(), opts).await?;
+        let mut served = (*site).clone();
+        served.endpoint = running.endpoint_url().to_string();
+        sites.push(Arc::new(served));
+        simulators.push(running);
+    }
+    let store = Arc::new(EmbeddedStore::open(&data)?);
+    let historian: Arc<dyn Historian> = store.clone();
+    let mut tasks = JoinSet::new();
+    // Sample and publish as fast as the simulators tick, so the pipeline, not the
+    // subscription's pace, is what is measured.
+    let opts = SourceOptions {
+        sampling_interval_ms: tick_ms,
+        publishing_interval_ms: tick_ms,
+        ..SourceOptions::default()
+    };
+    let ingest = start_ingest(&sites, historian.clone(), &opts, &mut tasks);
+    let twin = Twin::new(sites.clone());
+    tasks.spawn(twin_core::follow(
+        twin.clone(),
+        historian.clone(),
+        FOLLOW_INTERVAL,
+    ));
+
+    let signals: usize = sites.iter().map(|s| s.signal_count()).sum();
+    eprintln!(
+        "bench: 3 simulated sites, {signals} signals, simulator tick {tick_ms} ms; warming up"
+    );
+    let warm = std::time::Instant::now();
+    while !ingest
+        .sources
+        .iter()
+        .all(|s| s.snapshot().monitored as usize == s.snapshot().signals)
+    {
+        anyhow::ensure!(
+            warm.elapsed() < Duration::from_secs(60),
+            "sources did not subscribe within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let start_written = ingest.writer.snapshot().samples_written;
+    let started = std::time::Instant::now();
+    for i in 1..=seconds {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let w = ingest.writer.snapshot().samples_written - start_written;
+        eprintln!("bench: ingest {i}/{seconds} s, {w} samples stored");
+    }
+    let written = ingest.writer.snapshot().samples_written - start_written;
+    let elapsed = started.elapsed().as_secs_f64();
+
+    // Delay: change a set-point inside the Shenzhen simulator, wait until the twin has it.
+    let path = "shenzhen/osd/line-1/dryer-01/inlet_air_temp_sp";
+    let sz = &simulators[0];
+    let index = sz
+        .with_plant(|p| p.signal_index("line-1", "dryer-01", "inlet_air_temp_sp"))
+        .context("set-point not in the plant")?;
+    let mut delays = Vec::new();
+    for trial in 0..20 {
+        let target = 55.0 + trial as f64 * 0.5;
+        let t0 = std::time::Instant::now();
+        sz.with_plant(|p| p.write(index, &model::Value::Float(target)))
+            .map_err(|e| anyhow::anyhow!("simulator refused the write: {e:?}"))?;
+        loop {
+            if twin
+                .value(path)
+                .is_some_and(|v| v.value.as_f64() == Some(target))
+            {
+                delays.push(t0.elapsed().as_secs_f64() * 1000.0);
+                break;
+            }
+            anyhow::ensure!(
+                t0.elapsed() < Duration::from_secs(10),
+                "value change not seen within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    delays.sort_by(f64::total_cmp);
+    let pct = |q: f64| delays[((delays.len() - 1) as f64 * q).round() as usize];
+    println!("ingest: {:.0} samples/s simulators -> OPC UA -> embedded store ({written} samples in {elapsed:.1} s)", written as f64 / elapsed);
+    println!(
+        "delay simulator change -> twin (API): p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms over {} changes",
+        pct(0.5),
+        pct(0.95),
+        pct(1.0),
+        delays.len()
+    );
+    println!("delay to the page adds at most the event stream's 500 ms push gap");
+    tasks.shutdown().await;
+    for s in simulators {
+        s.shutdown().await;
+    }
+    drop(store);
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
 }
