@@ -1,0 +1,118 @@
+//! The web view in a real browser (Debian's Chromium, headless): the page's own JavaScript
+//! fetches the twin and draws every site, line and equipment state.
+
+mod common;
+
+use std::{process::Stdio, time::Duration};
+
+use common::*;
+
+fn chromium() -> String {
+    std::env::var("PHARMATWIN_CHROMIUM").unwrap_or_else(|_| "chromium".into())
+}
+
+fn headless(args: &[&str]) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.arg("60")
+        .arg(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1600,1200",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args);
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!(
+            "cannot start chromium ({}): {e}; run scripts/test.sh",
+            chromium()
+        )
+    });
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn page_shows_every_site_line_and_equipment_state_from_the_live_twin() {
+    let data = tempfile::tempdir().unwrap();
+    let web = free_port();
+    let opcua = free_port_block(3);
+    let base = format!("http://127.0.0.1:{web}");
+    let mut demo = spawn(
+        "pharmatwin demo",
+        pharmatwin(&[
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{web}"),
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--opcua-port-base",
+            &opcua.to_string(),
+        ])
+        .stdout(Stdio::piped()),
+    );
+    wait_for_line(&mut demo, &base, Duration::from_secs(15));
+    // Let the twin fill before the browser looks.
+    wait_for(
+        Duration::from_secs(30),
+        "equipment states in the twin",
+        || {
+            let v = get_json(&format!("{base}/api/sites")).ok()?;
+            v.as_array()?
+                .iter()
+                .all(|s| s["lines"][0]["equipment"][0]["state"].is_string())
+                .then_some(())
+        },
+    );
+
+    let out = headless(&[
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        &format!("{base}/"),
+    ]);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    for site in ["shenzhen", "anhui", "sichuan"] {
+        assert!(
+            dom.contains(&format!("data-site=\"{site}\"")),
+            "site {site} is not drawn"
+        );
+    }
+    let boxes = dom.matches("data-equipment=\"").count();
+    assert!(
+        boxes >= 7 * 8,
+        "every line's 8 process units are drawn, found {boxes}"
+    );
+    let states = ["EXECUTE", "IDLE", "HELD", "STOPPED", "ABORTED", "COMPLETE"]
+        .iter()
+        .map(|s| dom.matches(&format!("data-state=\"{s}\"")).count())
+        .sum::<usize>();
+    assert!(
+        states * 10 >= boxes * 9,
+        "equipment boxes carry live states: {states} of {boxes}"
+    );
+    assert!(dom.contains("id=\"last-update\""), "live indicator present");
+
+    // A picture for people: kept beside the build output, not asserted on pixel by pixel.
+    let shot = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-view.png");
+    headless(&[
+        "--virtual-time-budget=5000",
+        &format!("--screenshot={}", shot.display()),
+        &format!("{base}/"),
+    ]);
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "screenshot of a drawn page"
+    );
+}
