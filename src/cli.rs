@@ -1,7 +1,11 @@
 //! Command-line interface: what each subcommand takes, and the checks done before anything
 //! starts.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -82,6 +86,11 @@ enum Command {
         #[arg(long)]
         value: String,
     },
+    /// Scores a prediction model on outside data.
+    Evaluate {
+        #[command(subcommand)]
+        what: Evaluate,
+    },
     /// Measures samples per second from simulators to the store, and the delay from a
     /// simulated value change to the web API.
     Bench {
@@ -91,6 +100,24 @@ enum Command {
         /// Real milliseconds between simulator updates (lower = more samples).
         #[arg(long, default_value_t = 100)]
         tick_ms: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Evaluate {
+    /// Remaining useful life on run-to-failure histories in the NASA C-MAPSS text format:
+    /// trains on `--train`, predicts the RUL at the last cycle of each `--test` unit and
+    /// compares with `--truth` (one RUL per line). Prints RMSE and the NASA score.
+    Rul {
+        #[arg(long)]
+        train: PathBuf,
+        #[arg(long)]
+        test: PathBuf,
+        #[arg(long)]
+        truth: PathBuf,
+        /// Print `{"rmse":…,"score":…,…}` instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -176,6 +203,15 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
             node,
             value,
         } => topology::write(&endpoint, &node, &value).await,
+        Command::Evaluate {
+            what:
+                Evaluate::Rul {
+                    train,
+                    test,
+                    truth,
+                    json,
+                },
+        } => evaluate_rul(&train, &test, &truth, json),
         Command::Bench { seconds, tick_ms } => topology::bench(seconds, tick_ms).await,
     }
 }
@@ -206,4 +242,29 @@ fn resolve_site(name: &str) -> Result<Site> {
         return Ok(model::load_site_file(&path)?);
     }
     anyhow::bail!("`{name}` is neither a built-in site (shenzhen, anhui, sichuan) nor a site file")
+}
+
+fn evaluate_rul(train: &Path, test: &Path, truth: &Path, json: bool) -> Result<()> {
+    use analytics::rul;
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).with_context(|| format!("{}: cannot read the file", p.display()))
+    };
+    let train_units = rul::parse_cmapss(&read(train)?, &train.display().to_string())?;
+    let test_units = rul::parse_cmapss(&read(test)?, &test.display().to_string())?;
+    let truth_values = rul::parse_rul_truth(&read(truth)?, &truth.display().to_string())?;
+    tracing::info!(
+        train_units = train_units.len(),
+        test_units = test_units.len(),
+        "training the RUL model"
+    );
+    let report = rul::evaluate(&train_units, &test_units, &truth_values)?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "RUL on {} test units: RMSE {:.2} cycles, NASA score {:.1}, MAE {:.2}, bias {:+.2} (trained on {} cycles, {} features, {:.1} s)",
+            report.units, report.rmse, report.score, report.mae, report.bias, report.train_rows, report.features.len(), report.train_seconds
+        );
+    }
+    Ok(())
 }

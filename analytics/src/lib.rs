@@ -1,1 +1,3 @@
-//! placeholder
+//! PharmaTwin analytics: remaining-useful-life estimation and related models.
+
+pub mod rul;
