@@ -3,62 +3,13 @@
 
 mod common;
 
-use std::{
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::*;
 
 const SITES: [&str; 3] = ["shenzhen", "anhui", "sichuan"];
 const CATEGORIES: [&str; 5] = ["people", "machine", "material", "method", "environment"];
-
-struct Demo {
-    _proc: Proc,
-    base: String,
-    opcua_base: u16,
-    _data: tempfile::TempDir,
-}
-
-fn start_demo() -> Demo {
-    let data = tempfile::tempdir().unwrap();
-    let web = free_port();
-    let opcua_base = free_port_block(3);
-    let started = Instant::now();
-    let mut proc = spawn(
-        "pharmatwin demo",
-        pharmatwin(&[
-            "demo",
-            "--listen",
-            &format!("127.0.0.1:{web}"),
-            "--data-dir",
-            data.path().to_str().unwrap(),
-            "--opcua-port-base",
-            &opcua_base.to_string(),
-        ])
-        .stdout(Stdio::piped()),
-    );
-    let base = format!("http://127.0.0.1:{web}");
-    wait_for_line(&mut proc, &base, Duration::from_secs(10));
-    let took = wait_healthy(&base, Duration::from_secs(10));
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "the web view must serve within 10 s (took {took:?})"
-    );
-    let page = ureq::get(&format!("{base}/"))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
-    assert!(page.contains("PharmaTwin"), "the page is served");
-    Demo {
-        _proc: proc,
-        base,
-        opcua_base,
-        _data: data,
-    }
-}
 
 #[test]
 fn all_three_sites_have_fresh_values_in_all_five_categories_within_30_s() {

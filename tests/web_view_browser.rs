@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 use common::*;
 
@@ -45,24 +45,8 @@ fn headless(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn page_shows_every_site_line_and_equipment_state_from_the_live_twin() {
-    let data = tempfile::tempdir().unwrap();
-    let web = free_port();
-    let opcua = free_port_block(3);
-    let base = format!("http://127.0.0.1:{web}");
-    let mut demo = spawn(
-        "pharmatwin demo",
-        pharmatwin(&[
-            "demo",
-            "--listen",
-            &format!("127.0.0.1:{web}"),
-            "--data-dir",
-            data.path().to_str().unwrap(),
-            "--opcua-port-base",
-            &opcua.to_string(),
-        ])
-        .stdout(Stdio::piped()),
-    );
-    wait_for_line(&mut demo, &base, Duration::from_secs(15));
+    let demo = start_demo();
+    let base = demo.base.clone();
     // Let the twin fill before the browser looks.
     wait_for(
         Duration::from_secs(30),

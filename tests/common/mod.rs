@@ -143,3 +143,50 @@ pub fn wait_for_line(proc: &mut Proc, marker: &str, limit: Duration) {
     rx.recv_timeout(limit)
         .unwrap_or_else(|_| panic!("{} did not print `{}` within {limit:?}", proc.name, marker));
 }
+
+/// A running `pharmatwin demo` on free ports, serving within 10 s (asserted).
+pub struct Demo {
+    pub proc: Proc,
+    pub base: String,
+    pub opcua_base: u16,
+    pub data: tempfile::TempDir,
+}
+
+pub fn start_demo() -> Demo {
+    let data = tempfile::tempdir().unwrap();
+    let web = free_port();
+    let opcua_base = free_port_block(3);
+    let started = Instant::now();
+    let mut proc = spawn(
+        "pharmatwin demo",
+        pharmatwin(&[
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{web}"),
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--opcua-port-base",
+            &opcua_base.to_string(),
+        ])
+        .stdout(Stdio::piped()),
+    );
+    let base = format!("http://127.0.0.1:{web}");
+    wait_for_line(&mut proc, &base, Duration::from_secs(10));
+    let took = wait_healthy(&base, Duration::from_secs(10));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the web view must serve within 10 s (took {took:?})"
+    );
+    let page = ureq::get(&format!("{base}/"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(page.contains("PharmaTwin"), "the page is served");
+    Demo {
+        proc,
+        base,
+        opcua_base,
+        data,
+    }
+}
