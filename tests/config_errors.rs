@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::{path::Path, process::Output};
+use std::path::Path;
 
-use common::{free_port, pharmatwin};
+use common::{free_port, pharmatwin, run_failing, run_ok};
 
 const GOOD: &str = r#"
 [site]
@@ -38,9 +38,10 @@ data_type = "int"
 node = "nsu=urn:test:python-peer;s=Line1.Oven.Count"
 "#;
 
-fn run_with(file: &Path) -> Output {
+/// `pharmatwin run` with `file`, expected to stop at once; returns its stderr.
+fn run_failing_with(file: &Path) -> String {
     let data = tempfile::tempdir().unwrap();
-    pharmatwin(&[
+    run_failing(&[
         "run",
         "--config",
         file.to_str().unwrap(),
@@ -49,20 +50,13 @@ fn run_with(file: &Path) -> Output {
         "--data-dir",
         data.path().to_str().unwrap(),
     ])
-    .output()
-    .expect("pharmatwin runs")
 }
 
 fn fails_naming(text: &str, expect: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("plant.toml");
     std::fs::write(&file, text).unwrap();
-    let out = run_with(&file);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(
-        !out.status.success(),
-        "bad config was accepted; stderr:\n{stderr}"
-    );
+    let stderr = run_failing_with(&file);
     assert!(
         stderr.contains(&file.display().to_string()),
         "error does not name the file:\n{stderr}"
@@ -86,15 +80,7 @@ fn good_file_is_accepted_by_check() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("plant.toml");
     std::fs::write(&file, GOOD).unwrap();
-    let out = pharmatwin(&["check", "--config", file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = run_ok(&["check", "--config", file.to_str().unwrap()]);
     assert!(
         stdout.contains("peer") && stdout.contains("2 signals"),
         "{stdout}"
@@ -133,9 +119,7 @@ fn duplicate_node_id_names_both_signals() {
 fn unreadable_file_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-plant.toml");
-    let out = run_with(&missing);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = run_failing_with(&missing);
     assert!(
         stderr.contains(&missing.display().to_string()) && stderr.contains("cannot read"),
         "{stderr}"

@@ -90,7 +90,7 @@ fn a_value_set_on_a_simulator_node_arrives_in_the_store_with_tags_unit_and_sourc
     );
 
     let before: DateTime<Utc> = Utc::now();
-    let out = pharmatwin(&[
+    run_ok(&[
         "write",
         "--endpoint",
         &endpoint,
@@ -98,14 +98,7 @@ fn a_value_set_on_a_simulator_node_arrives_in_the_store_with_tags_unit_and_sourc
         "nsu=urn:pharmatwin:site:shenzhen;s=line-1.dryer-01.inlet_air_temp_sp",
         "--value",
         "63.25",
-    ])
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "write failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ]);
     let after: DateTime<Utc> = Utc::now();
 
     let hist = wait_for(

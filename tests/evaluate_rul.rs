@@ -6,7 +6,7 @@ mod common;
 use std::{fmt::Write as _, path::PathBuf};
 
 use analytics::rul::{holdout, parse_cmapss, Unit};
-use common::pharmatwin;
+use common::{run_failing, run_ok};
 
 fn fd001() -> PathBuf {
     common::repo().join("../shared/data/cmapss/train_FD001.txt")
@@ -45,7 +45,7 @@ fn predicts_held_out_engines_within_published_error_range_and_prints_json() {
     )
     .unwrap();
 
-    let out = pharmatwin(&[
+    let stdout = run_ok(&[
         "evaluate",
         "rul",
         "--train",
@@ -55,16 +55,8 @@ fn predicts_held_out_engines_within_published_error_range_and_prints_json() {
         "--truth",
         tt.to_str().unwrap(),
         "--json",
-    ])
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object on stdout");
     let rmse = v["rmse"].as_f64().unwrap();
     let score = v["score"].as_f64().unwrap();
     assert_eq!(v["units"], 20);
@@ -80,7 +72,7 @@ fn a_bad_row_is_named_by_file_and_line() {
     std::fs::write(&bad, "1 1 0 0 100 518.67\n").unwrap();
     let truth = dir.path().join("RUL.txt");
     std::fs::write(&truth, "10\n").unwrap();
-    let out = pharmatwin(&[
+    let stderr = run_failing(&[
         "evaluate",
         "rul",
         "--train",
@@ -89,10 +81,6 @@ fn a_bad_row_is_named_by_file_and_line() {
         bad.to_str().unwrap(),
         "--truth",
         truth.to_str().unwrap(),
-    ])
-    .output()
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    ]);
     assert!(stderr.contains(&format!("{}:1", bad.display())), "{stderr}");
 }

@@ -190,3 +190,25 @@ pub fn start_demo() -> Demo {
         data,
     }
 }
+
+/// Runs `pharmatwin ARGS` to the end, asserts it succeeded, returns its stdout.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = pharmatwin(args).output().expect("pharmatwin runs");
+    assert!(
+        out.status.success(),
+        "pharmatwin {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `pharmatwin ARGS` to the end, asserts it failed, returns its stderr.
+pub fn run_failing(args: &[&str]) -> String {
+    let out = pharmatwin(args).output().expect("pharmatwin runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "pharmatwin {args:?} succeeded; stderr:\n{stderr}"
+    );
+    stderr
+}
