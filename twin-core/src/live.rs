@@ -32,6 +32,9 @@ pub struct Twin {
     pub(crate) sites: Vec<Arc<Site>>,
     pub(crate) refs: Vec<SignalRef>,
     by_path: HashMap<String, usize>,
+    /// Index of the first signal of each equipment, `[site][line][equipment]`: views walk
+    /// the plant model and find live slots without building tag paths.
+    pub(crate) first_signal: Vec<Vec<Vec<usize>>>,
     pub(crate) live: RwLock<Vec<Option<LiveValue>>>,
     /// Per-signal problems reported by whoever reads the plant (unknown node, not readable).
     pub(crate) errors: RwLock<HashMap<usize, String>>,
@@ -42,9 +45,13 @@ impl Twin {
     pub fn new(sites: Vec<Arc<Site>>) -> Arc<Twin> {
         let mut refs = Vec::new();
         let mut by_path = HashMap::new();
+        let mut first_signal = Vec::new();
         for (si, site) in sites.iter().enumerate() {
+            let mut site_first = Vec::new();
             for (li, line) in site.lines.iter().enumerate() {
+                let mut line_first = Vec::new();
                 for (ei, eq) in line.equipment.iter().enumerate() {
+                    line_first.push(refs.len());
                     for (gi, sig) in eq.signals.iter().enumerate() {
                         by_path.insert(sig.tag.path(), refs.len());
                         refs.push(SignalRef {
@@ -55,7 +62,9 @@ impl Twin {
                         });
                     }
                 }
+                site_first.push(line_first);
             }
+            first_signal.push(site_first);
         }
         let (changes, _) = broadcast::channel(64);
         Arc::new(Twin {
@@ -63,6 +72,7 @@ impl Twin {
             sites,
             refs,
             by_path,
+            first_signal,
             errors: RwLock::new(HashMap::new()),
             changes,
         })

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use model::{Category, DataType, Equipment, Line, Range, Site, Value};
+use model::{Category, DataType, Equipment, Range, Site, Value};
 use serde::Serialize;
 
 use crate::{live::LiveValue, Twin, FRESH_SECS};
@@ -194,24 +194,25 @@ impl Twin {
         }
         for (si, sum) in out.iter_mut().enumerate() {
             sum.fresh = sum.categories.iter().map(|(c, n)| (*c, n.fresh)).collect();
-            let site = &self.sites[si];
-            sum.lines = site
-                .lines
-                .iter()
-                .map(|l| self.line_view(site, l, &live))
+            sum.lines = (0..self.sites[si].lines.len())
+                .map(|li| self.line_view(si, li, &live))
                 .collect();
         }
         out
     }
 
-    fn line_view(&self, site: &Site, line: &Line, live: &[Option<LiveValue>]) -> LineView {
+    fn line_view(
+        &self,
+        site_index: usize,
+        line_index: usize,
+        live: &[Option<LiveValue>],
+    ) -> LineView {
+        let line = &self.sites[site_index].lines[line_index];
+        let firsts = &self.first_signal[site_index][line_index];
         let get = |eq: &Equipment, id: &str| -> Option<&LiveValue> {
-            let sig = eq.signals.iter().find(|s| s.id == id)?;
-            let i = self.index_of(&format!(
-                "{}/{}/{}/{}/{}",
-                site.id, line.area, line.id, eq.id, sig.id
-            ))?;
-            live[i].as_ref()
+            let ei = line.equipment.iter().position(|e| std::ptr::eq(e, eq))?;
+            let gi = eq.signals.iter().position(|s| s.id == id)?;
+            live[firsts[ei] + gi].as_ref()
         };
         let value = |eq: &Equipment, id: &str| get(eq, id).map(|v| v.value.clone());
         let control = line
