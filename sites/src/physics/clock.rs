@@ -49,7 +49,11 @@ impl Clock {
 
     /// Wall-clock-like date of the simulated moment, for batch and lot numbers.
     pub(crate) fn datetime(&self) -> DateTime<Utc> {
-        self.start + Duration::milliseconds((self.now * 1000.0) as i64)
+        self.datetime_at(self.now)
+    }
+
+    pub(crate) fn datetime_at(&self, t: f64) -> DateTime<Utc> {
+        self.start + Duration::milliseconds((t * 1000.0) as i64)
     }
 
     /// Local date as `yymmdd`, the way batch numbers carry it.

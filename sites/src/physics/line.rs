@@ -50,7 +50,12 @@ pub(crate) struct LineModel {
     seq: u32,
     completed: i64,
     aborted: i64,
+    /// The last batch whose lab results are released (what `last_batch_*` show).
     last: BatchResult,
+    /// Finished batches waiting for the QC lab, in order of release.
+    pub(crate) at_lab: Vec<BatchResult>,
+    /// Every result released during the simulation: ground truth for quality predictions.
+    pub(crate) released: Vec<BatchResult>,
     loads: Vec<RoomLoad>,
     staff: Vec<u32>,
 }
@@ -154,6 +159,8 @@ impl LineModel {
             completed: rng.random_range(200..2000),
             aborted: rng.random_range(0..8),
             last,
+            at_lab: Vec::new(),
+            released: Vec::new(),
         };
         model.assign_operators(clock.now);
         (model, slots)
@@ -171,6 +178,7 @@ impl LineModel {
                 room.occupancy.gown(now, rng);
             }
         }
+        self.publish_lab_results(now);
         // Trainings lapse in the middle of a shift, too.
         self.assign_operators(now);
         for m in &mut self.machines {
@@ -348,7 +356,7 @@ impl LineModel {
     fn finish(&mut self, clock: &Clock, rng: &mut SmallRng) {
         self.active = None;
         if let Some(batch) = self.batch.take() {
-            self.last = quality::release(&batch, rng);
+            self.at_lab.push(quality::release(&batch, clock.now, rng));
             self.completed += 1;
         }
         self.campaign_left = self.campaign_left.saturating_sub(1);
@@ -362,6 +370,14 @@ impl LineModel {
         };
         self.next_start = clock.now + changeover_h * 3600.0;
         self.phase_started = clock.now;
+    }
+
+    fn publish_lab_results(&mut self, now: f64) {
+        while self.at_lab.first().is_some_and(|r| r.published_at <= now) {
+            let result = self.at_lab.remove(0);
+            self.released.push(result.clone());
+            self.last = result;
+        }
     }
 
     fn abort_batch(&mut self, now: f64, rng: &mut SmallRng) {
@@ -415,10 +431,13 @@ impl LineModel {
             "batches_aborted" => Value::Int(self.aborted),
             "line_state" => Value::Text(self.line_state().as_str().to_string()),
             "last_batch_id" => Value::Text(self.last.id.clone()),
-            "last_batch_assay" => Value::Float(self.last.assay),
-            "last_batch_dissolution" => Value::Float(self.last.dissolution),
-            "last_batch_content_uniformity" => Value::Float(self.last.content_uniformity),
-            "last_batch_hardness" => Value::Float(self.last.hardness),
+            "last_batch_assay" => Value::Float(self.last.measured.assay),
+            "last_batch_dissolution" => Value::Float(self.last.measured.dissolution),
+            "last_batch_content_uniformity" => {
+                Value::Float(self.last.measured.content_uniformity)
+            }
+            "last_batch_impurities" => Value::Float(self.last.measured.impurities),
+            "last_batch_hardness" => Value::Float(self.last.measured.hardness),
             "last_batch_yield" => Value::Float(self.last.yield_pct),
             "shift_id" => Value::Text(self.roster.shift_id().to_string()),
             "shift_lead" => Value::Text(self.roster.lead().to_string()),

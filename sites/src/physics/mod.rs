@@ -30,6 +30,9 @@ use model::{Climate, DataType, Site, Value};
 use rand::{rngs::SmallRng, SeedableRng};
 
 pub use batch::Phase;
+pub use quality::{
+    Cqas, ASSAY_NOISE, CONTENT_UNIFORMITY_NOISE, DISSOLUTION_NOISE, IMPURITIES_NOISE,
+};
 pub use machine::PackMl;
 
 use binding::{coerce, number, Binding, Generic, Source};
@@ -73,6 +76,17 @@ pub struct Health {
     pub bearing: f64,
     pub tooling: f64,
     pub filter: f64,
+}
+
+/// A batch's released lab results beside their noise-free values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabResult {
+    pub line: String,
+    pub batch_id: String,
+    pub ended_at: DateTime<Utc>,
+    pub published_at: DateTime<Utc>,
+    pub measured: Cqas,
+    pub expected: Cqas,
 }
 
 /// A whole site, simulated.
@@ -310,6 +324,24 @@ impl Plant {
             tooling: core.wear.tooling,
             filter: core.wear.filter,
         })
+    }
+
+    /// Every lab result released so far, with the noise-free CQAs a perfect model would
+    /// predict (ground truth for quality predictions).
+    pub fn lab_results(&self) -> Vec<LabResult> {
+        self.lines
+            .iter()
+            .flat_map(|l| {
+                l.released.iter().map(|r| LabResult {
+                    line: l.id.clone(),
+                    batch_id: r.id.clone(),
+                    ended_at: self.clock.datetime_at(r.ended_at),
+                    published_at: self.clock.datetime_at(r.published_at),
+                    measured: r.measured,
+                    expected: r.expected,
+                })
+            })
+            .collect()
     }
 
     fn line(&self, id: &str) -> Option<&LineModel> {

@@ -539,3 +539,37 @@ data_type = "string"
     }
     assert!(executed);
 }
+
+#[test]
+fn lab_results_are_released_hours_after_the_batch_and_then_shown() {
+    let site = site("sichuan");
+    let line = &site.lines[0].id;
+    let mut plant = Plant::new(&site, 5, winter());
+    let id_at = site.lines[0]
+        .equipment
+        .iter()
+        .find(|e| e.kind.as_deref() == Some("line_control"))
+        .and_then(|e| plant.signal_index(line, &e.id, "last_batch_id"))
+        .expect("line control signal last_batch_id");
+    let mut shown = Vec::new();
+    for _ in 0..(4 * 24 * 6) {
+        plant.step(Duration::from_secs(600));
+        if let Value::Text(id) = &plant.sample()[id_at] {
+            if shown.last() != Some(id) {
+                shown.push(id.clone());
+            }
+        }
+    }
+    let results: Vec<_> = plant
+        .lab_results()
+        .into_iter()
+        .filter(|r| &r.line == line)
+        .collect();
+    assert!(results.len() >= 3, "{} results in 4 days", results.len());
+    for r in &results {
+        let delay = (r.published_at - r.ended_at).num_minutes();
+        assert!((180..=360).contains(&delay), "{} after {delay} min", r.batch_id);
+        assert!(shown.contains(&r.batch_id), "{} never shown", r.batch_id);
+        assert!((r.measured.assay - r.expected.assay).abs() < 5.0 * ASSAY_NOISE);
+    }
+}
