@@ -5,10 +5,12 @@
 //! reading the store again. Late or replayed data merge idempotently — a sample only replaces
 //! the live value when its source time is newer.
 
+mod batches;
 mod follow;
 mod live;
 mod views;
 
+pub use batches::{BatchRecord, BatchRecorder, LabValue, ParamStats, PhaseSpan};
 pub use follow::{follow, FollowError};
 pub use live::{LiveValue, Twin};
 pub use views::{

@@ -5,7 +5,9 @@ use std::{collections::HashMap, sync::Arc};
 use chrono::{DateTime, Utc};
 use model::{Quality, Sample, Site, Value};
 use serde::Serialize;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
+
+use crate::batches::BatchRecorder;
 use tokio::sync::broadcast;
 
 /// The newest value of one signal, as last read from the historian.
@@ -39,6 +41,9 @@ pub struct Twin {
     /// Per-signal problems reported by whoever reads the plant (unknown node, not readable).
     pub(crate) errors: RwLock<HashMap<usize, String>>,
     changes: broadcast::Sender<usize>,
+    /// Index of each site's first signal: the recorder counts signals per site.
+    site_offset: Vec<usize>,
+    pub(crate) batches: Vec<Mutex<BatchRecorder>>,
 }
 
 impl Twin {
@@ -46,7 +51,9 @@ impl Twin {
         let mut refs = Vec::new();
         let mut by_path = HashMap::new();
         let mut first_signal = Vec::new();
+        let mut site_offset = Vec::new();
         for (si, site) in sites.iter().enumerate() {
+            site_offset.push(refs.len());
             let mut site_first = Vec::new();
             for (li, line) in site.lines.iter().enumerate() {
                 let mut line_first = Vec::new();
@@ -67,8 +74,14 @@ impl Twin {
             first_signal.push(site_first);
         }
         let (changes, _) = broadcast::channel(64);
+        let batches = sites
+            .iter()
+            .map(|s| Mutex::new(BatchRecorder::new(s)))
+            .collect();
         Arc::new(Twin {
             live: RwLock::new(vec![None; refs.len()]),
+            site_offset,
+            batches,
             sites,
             refs,
             by_path,
@@ -99,6 +112,7 @@ impl Twin {
     /// A sample older than the live value (late data, a replay) does not replace it.
     pub fn apply(&self, samples: &[Sample]) -> usize {
         let mut changed = 0;
+        let mut fresh = Vec::new();
         {
             let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
             for s in samples {
@@ -118,8 +132,25 @@ impl Twin {
                         received_ts: s.received_ts,
                     });
                     changed += 1;
+                    fresh.push((i, &s.value, s.source_ts));
                 }
             }
+        }
+        for (site, recorder) in self.batches.iter().enumerate() {
+            let first = self.site_offset[site];
+            let end = self
+                .site_offset
+                .get(site + 1)
+                .copied()
+                .unwrap_or(self.refs.len());
+            let mine = fresh
+                .iter()
+                .filter(|(i, _, _)| (first..end).contains(i))
+                .map(|&(i, v, t)| (i - first, v, t));
+            recorder
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .observe(mine);
         }
         if changed > 0 {
             // Nobody listening is fine: the web view may not be open.

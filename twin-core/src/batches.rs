@@ -1,0 +1,549 @@
+//! Batch records (ISA-88 context) assembled from the signals of a line: which batch ran,
+//! of what product and recipe, through which phases, on which equipment, from which lots,
+//! under whom, what its process parameters did — and its lab results when the QC lab
+//! releases them, hours later.
+//!
+//! The recorder only reads signal values, the same way live or offline: the twin feeds it
+//! what the historian delivers, and an offline evaluation feeds it a simulated plant's
+//! samples. Nothing in it knows the simulator.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use chrono::{DateTime, Utc};
+use model::{Category, DataType, Range, Site, Value};
+use serde::Serialize;
+
+/// The equipment kind that carries a line's batch, shift and lab context.
+const CONTROL_KIND: &str = "line_control";
+/// Lab results are published by the line control as `last_batch_<cqa>`.
+const LAB_PREFIX: &str = "last_batch_";
+/// PackML state in which a unit works on the batch.
+const RUNNING: &str = "EXECUTE";
+/// Completed records kept per site; older ones live only in the store.
+const KEEP: usize = 5_000;
+
+/// Count, mean and range of one process parameter while its unit ran the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ParamStats {
+    pub n: u64,
+    pub mean: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl ParamStats {
+    fn add(&mut self, x: f64) {
+        self.n += 1;
+        self.mean += (x - self.mean) / self.n as f64;
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+    }
+
+    fn new(x: f64) -> Self {
+        ParamStats {
+            n: 1,
+            mean: x,
+            min: x,
+            max: x,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseSpan {
+    pub phase: String,
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
+}
+
+/// One lab result of a batch, with the limits it is released against.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabValue {
+    pub value: f64,
+    pub spec: Option<Range>,
+    pub published: DateTime<Utc>,
+}
+
+/// Everything the twin knows about one batch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatchRecord {
+    pub id: String,
+    pub site: String,
+    pub line: String,
+    pub product: Option<String>,
+    pub recipe: Option<String>,
+    pub recipe_version: Option<String>,
+    pub sop_version: Option<String>,
+    pub size_kg: Option<f64>,
+    pub start: DateTime<Utc>,
+    /// `None` while the batch runs.
+    pub end: Option<DateTime<Utc>>,
+    /// Seen from its first phase: a batch already running when the twin started lacks
+    /// the parameters of its early phases and is no training example.
+    pub from_start: bool,
+    pub phases: Vec<PhaseSpan>,
+    /// Material lots consumed (every `*lot_id` seen while a unit of the line ran the batch).
+    pub lots: BTreeSet<String>,
+    pub operators: BTreeSet<String>,
+    pub shift_leads: BTreeSet<String>,
+    /// Equipment ids that ran the batch.
+    pub equipment: BTreeSet<String>,
+    /// Critical process parameters, by `<equipment kind>.<signal>`, while their unit ran.
+    pub params: BTreeMap<String, ParamStats>,
+    /// Lab results by CQA name (`assay`, `dissolution`, …) once released.
+    pub lab: BTreeMap<String, LabValue>,
+}
+
+impl BatchRecord {
+    /// Whether `t` falls in the batch (a running batch extends to now).
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        t >= self.start && self.end.is_none_or(|e| t <= e)
+    }
+
+    /// The process-parameter means in the order of `names`; NaN where not (yet) recorded.
+    pub fn feature_row(&self, names: &[String]) -> Vec<f64> {
+        names
+            .iter()
+            .map(|n| self.params.get(n).map_or(f64::NAN, |s| s.mean))
+            .collect()
+    }
+}
+
+/// What one signal of a site means to the recorder.
+#[derive(Debug, Clone)]
+enum Role {
+    Ignore,
+    BatchId,
+    Phase,
+    Product,
+    Recipe,
+    RecipeVersion,
+    Sop,
+    Size,
+    ShiftLead,
+    LastBatchId,
+    Lab { cqa: String, spec: Option<Range> },
+    State { equipment: usize },
+    Lot { equipment: usize },
+    Operator { equipment: usize },
+    Param { equipment: usize, name: String },
+}
+
+impl Role {
+    /// Context comes first within one delivery: a batch id or unit state that changed at
+    /// the same instant as a value decides where that value belongs.
+    fn is_context(&self) -> bool {
+        matches!(
+            self,
+            Role::BatchId | Role::Phase | Role::LastBatchId | Role::State { .. }
+        )
+    }
+}
+
+#[derive(Debug)]
+struct LineState {
+    id: String,
+    equipment_ids: Vec<String>,
+    running: Vec<bool>,
+    open: Option<BatchRecord>,
+    /// Context read before the batch started, applied when it does.
+    product: Option<String>,
+    recipe: Option<String>,
+    recipe_version: Option<String>,
+    sop_version: Option<String>,
+    size_kg: Option<f64>,
+    shift_lead: Option<String>,
+    phase: Option<String>,
+    /// Whether a batch id was read before: the next change is a real start.
+    seen_batch_id: bool,
+    /// The batch whose results the line control shows, and since when.
+    lab_batch: Option<(String, DateTime<Utc>)>,
+}
+
+/// Builds batch records of one site from its signal values.
+#[derive(Debug)]
+pub struct BatchRecorder {
+    site: String,
+    /// Per signal in `site.signals()` order: line index and role.
+    roles: Vec<(usize, Role)>,
+    lines: Vec<LineState>,
+    done: VecDeque<BatchRecord>,
+}
+
+impl BatchRecorder {
+    pub fn new(site: &Site) -> Self {
+        let mut roles = Vec::with_capacity(site.signal_count());
+        let mut lines = Vec::with_capacity(site.lines.len());
+        for (li, line) in site.lines.iter().enumerate() {
+            for (ei, eq) in line.equipment.iter().enumerate() {
+                let kind = eq.kind.as_deref().unwrap_or(&eq.id);
+                for s in &eq.signals {
+                    roles.push((
+                        li,
+                        role_of(kind, ei, &s.id, s.data_type, s.category, s.spec),
+                    ));
+                }
+            }
+            lines.push(LineState {
+                id: line.id.clone(),
+                equipment_ids: line.equipment.iter().map(|e| e.id.clone()).collect(),
+                running: vec![false; line.equipment.len()],
+                open: None,
+                product: None,
+                recipe: None,
+                recipe_version: None,
+                sop_version: None,
+                size_kg: None,
+                shift_lead: None,
+                phase: None,
+                seen_batch_id: false,
+                lab_batch: None,
+            });
+        }
+        BatchRecorder {
+            site: site.id.clone(),
+            roles,
+            lines,
+            done: VecDeque::new(),
+        }
+    }
+
+    /// Takes values of the site's signals, by index in `site.signals()` order.
+    pub fn observe<'a>(
+        &mut self,
+        values: impl IntoIterator<Item = (usize, &'a Value, DateTime<Utc>)>,
+    ) {
+        let values: Vec<_> = values
+            .into_iter()
+            .filter(|(i, _, _)| *i < self.roles.len())
+            .collect();
+        for context in [true, false] {
+            for &(i, v, t) in &values {
+                if self.roles[i].1.is_context() == context {
+                    self.apply(i, v, t);
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, i: usize, v: &Value, t: DateTime<Utc>) {
+        let (li, role) = &self.roles[i];
+        let line = &mut self.lines[*li];
+        let text = || match v {
+            Value::Text(s) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        };
+        match role {
+            Role::Ignore => {}
+            Role::BatchId => {
+                let id = text();
+                let from_start = std::mem::replace(&mut line.seen_batch_id, true);
+                if line.open.as_ref().map(|b| &b.id) == id.as_ref() {
+                    return;
+                }
+                if let Some(mut done) = line.open.take() {
+                    done.end = Some(t);
+                    if let Some(p) = done.phases.last_mut() {
+                        p.end.get_or_insert(t);
+                    }
+                    self.done.push_back(done);
+                    if self.done.len() > KEEP {
+                        self.done.pop_front();
+                    }
+                }
+                if let Some(id) = id {
+                    let mut record = BatchRecord {
+                        id,
+                        site: self.site.clone(),
+                        line: line.id.clone(),
+                        product: line.product.clone(),
+                        recipe: line.recipe.clone(),
+                        recipe_version: line.recipe_version.clone(),
+                        sop_version: line.sop_version.clone(),
+                        size_kg: line.size_kg,
+                        start: t,
+                        end: None,
+                        from_start,
+                        phases: Vec::new(),
+                        lots: BTreeSet::new(),
+                        operators: BTreeSet::new(),
+                        shift_leads: line.shift_lead.iter().cloned().collect(),
+                        equipment: BTreeSet::new(),
+                        params: BTreeMap::new(),
+                        lab: BTreeMap::new(),
+                    };
+                    if let Some(phase) = line.phase.clone().filter(|p| p != "IDLE") {
+                        record.phases.push(PhaseSpan {
+                            phase,
+                            start: t,
+                            end: None,
+                        });
+                    }
+                    line.open = Some(record);
+                }
+            }
+            Role::Phase => {
+                let Some(phase) = text() else { return };
+                line.phase = Some(phase.clone());
+                let Some(b) = line.open.as_mut() else { return };
+                if b.phases.last().is_some_and(|p| p.phase == phase) || phase == "IDLE" {
+                    return;
+                }
+                if let Some(p) = b.phases.last_mut() {
+                    p.end.get_or_insert(t);
+                }
+                b.phases.push(PhaseSpan {
+                    phase,
+                    start: t,
+                    end: None,
+                });
+            }
+            Role::Product => set_text(
+                &mut line.product,
+                text(),
+                line.open.as_mut().map(|b| &mut b.product),
+            ),
+            Role::Recipe => set_text(
+                &mut line.recipe,
+                text(),
+                line.open.as_mut().map(|b| &mut b.recipe),
+            ),
+            Role::RecipeVersion => set_text(
+                &mut line.recipe_version,
+                text(),
+                line.open.as_mut().map(|b| &mut b.recipe_version),
+            ),
+            Role::Sop => set_text(
+                &mut line.sop_version,
+                text(),
+                line.open.as_mut().map(|b| &mut b.sop_version),
+            ),
+            Role::Size => {
+                if let Some(x) = number(v) {
+                    line.size_kg = Some(x);
+                    if let Some(b) = line.open.as_mut() {
+                        b.size_kg = Some(x);
+                    }
+                }
+            }
+            Role::ShiftLead => {
+                line.shift_lead = text();
+                if let (Some(b), Some(lead)) = (line.open.as_mut(), text()) {
+                    b.shift_leads.insert(lead);
+                }
+            }
+            Role::State { equipment } => {
+                let running = matches!(v, Value::Text(s) if s == RUNNING);
+                line.running[*equipment] = running;
+                if let (true, Some(b)) = (running, line.open.as_mut()) {
+                    b.equipment.insert(line.equipment_ids[*equipment].clone());
+                }
+            }
+            Role::Lot { equipment } | Role::Operator { equipment } => {
+                let (Some(b), Some(s)) = (line.open.as_mut(), text()) else {
+                    return;
+                };
+                if line.running[*equipment] {
+                    match role {
+                        Role::Lot { .. } => b.lots.insert(s),
+                        _ => b.operators.insert(s),
+                    };
+                }
+            }
+            Role::Param { equipment, name } => {
+                let (Some(b), Some(x)) = (line.open.as_mut(), number(v)) else {
+                    return;
+                };
+                if line.running[*equipment] && x.is_finite() {
+                    b.params
+                        .entry(name.clone())
+                        .and_modify(|s| s.add(x))
+                        .or_insert_with(|| ParamStats::new(x));
+                }
+            }
+            Role::LastBatchId => {
+                line.lab_batch = text().map(|id| (id, t));
+            }
+            Role::Lab { cqa, spec } => {
+                let (Some((id, since)), Some(x)) = (line.lab_batch.as_ref(), number(v)) else {
+                    return;
+                };
+                if t < *since {
+                    return;
+                }
+                let record = self
+                    .done
+                    .iter_mut()
+                    .rev()
+                    .find(|b| &b.id == id && b.line == line.id);
+                if let Some(b) = record {
+                    // The first value after the release is the result; repeats change nothing.
+                    b.lab.entry(cqa.clone()).or_insert(LabValue {
+                        value: x,
+                        spec: *spec,
+                        published: t,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Completed batches, oldest first.
+    pub fn completed(&self) -> impl DoubleEndedIterator<Item = &BatchRecord> {
+        self.done.iter()
+    }
+
+    /// Batches in progress, one per line at most.
+    pub fn running(&self) -> impl Iterator<Item = &BatchRecord> {
+        self.lines.iter().filter_map(|l| l.open.as_ref())
+    }
+
+    /// A batch by id, running or completed.
+    pub fn get(&self, id: &str) -> Option<&BatchRecord> {
+        self.running()
+            .find(|b| b.id == id)
+            .or_else(|| self.done.iter().rev().find(|b| b.id == id))
+    }
+
+    /// The batch that ran on `line` at `t`.
+    pub fn at(&self, line: &str, t: DateTime<Utc>) -> Option<&BatchRecord> {
+        self.running()
+            .chain(self.done.iter().rev())
+            .find(|b| b.line == line && b.contains(t))
+    }
+
+    /// Specification limits of the lab results, by CQA, as configured for the site.
+    pub fn lab_specs(&self) -> BTreeMap<String, Option<Range>> {
+        self.roles
+            .iter()
+            .filter_map(|(_, r)| match r {
+                Role::Lab { cqa, spec } => Some((cqa.clone(), *spec)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn set_text(line: &mut Option<String>, value: Option<String>, open: Option<&mut Option<String>>) {
+    if value.is_none() {
+        return;
+    }
+    if let Some(slot) = open {
+        slot.clone_from(&value);
+    }
+    *line = value;
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Float(x) => Some(*x),
+        Value::Int(i) => Some(*i as f64),
+        _ => None,
+    }
+}
+
+fn role_of(
+    kind: &str,
+    equipment: usize,
+    id: &str,
+    data_type: DataType,
+    category: Category,
+    spec: Option<Range>,
+) -> Role {
+    if kind == CONTROL_KIND {
+        return match id {
+            "batch_id" => Role::BatchId,
+            "batch_phase" => Role::Phase,
+            "product" => Role::Product,
+            "recipe" => Role::Recipe,
+            "recipe_version" => Role::RecipeVersion,
+            "sop_version" => Role::Sop,
+            "batch_size" => Role::Size,
+            "shift_lead" => Role::ShiftLead,
+            "last_batch_id" => Role::LastBatchId,
+            _ => match id.strip_prefix(LAB_PREFIX) {
+                Some(cqa) if data_type == DataType::Double => Role::Lab {
+                    cqa: cqa.to_string(),
+                    spec,
+                },
+                _ => Role::Ignore,
+            },
+        };
+    }
+    match (id, data_type) {
+        ("state", DataType::String) => Role::State { equipment },
+        ("operator", DataType::String) => Role::Operator { equipment },
+        (_, DataType::String) if id.ends_with("lot_id") => Role::Lot { equipment },
+        (_, DataType::Double) if is_process_parameter(id, category) => Role::Param {
+            equipment,
+            name: format!("{kind}.{id}"),
+        },
+        _ => Role::Ignore,
+    }
+}
+
+/// Lifetime totals and calendar counts say nothing about one batch.
+fn is_process_parameter(id: &str, category: Category) -> bool {
+    category != Category::People
+        && !["energy", "hours", "count", "expiry", "total"]
+            .iter()
+            .any(|w| id.contains(w))
+}
+
+impl crate::Twin {
+    /// Runs `f` on the batch recorder of each site (optionally one), in configuration order.
+    pub fn with_batches<R>(
+        &self,
+        site: Option<&str>,
+        mut f: impl FnMut(&BatchRecorder) -> R,
+    ) -> Vec<R> {
+        self.sites
+            .iter()
+            .zip(&self.batches)
+            .filter(|(s, _)| site.is_none_or(|id| s.id == id))
+            .map(|(_, r)| f(&r.lock().unwrap_or_else(|e| e.into_inner())))
+            .collect()
+    }
+
+    /// Batches of a site (or all) and line, running ones first, then completed ones newest
+    /// first, at most `limit`.
+    pub fn batches(
+        &self,
+        site: Option<&str>,
+        line: Option<&str>,
+        limit: usize,
+    ) -> Vec<BatchRecord> {
+        let keep = |b: &&BatchRecord| line.is_none_or(|l| b.line == l);
+        let mut out: Vec<BatchRecord> = self
+            .with_batches(site, |r| {
+                r.running().filter(keep).cloned().collect::<Vec<_>>()
+            })
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut done: Vec<BatchRecord> = self
+            .with_batches(site, |r| {
+                r.completed()
+                    .rev()
+                    .filter(keep)
+                    .take(limit)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .into_iter()
+            .flatten()
+            .collect();
+        done.sort_by_key(|b| std::cmp::Reverse(b.end));
+        out.extend(done);
+        out.truncate(limit);
+        out
+    }
+
+    /// One batch by id, from any site.
+    pub fn batch(&self, id: &str) -> Option<BatchRecord> {
+        self.with_batches(None, |r| r.get(id).cloned())
+            .into_iter()
+            .flatten()
+            .next()
+    }
+}
