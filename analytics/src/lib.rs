@@ -1,3 +1,4 @@
 //! PharmaTwin analytics: remaining-useful-life estimation and related models.
 
+pub mod mspc;
 pub mod rul;
