@@ -10,13 +10,14 @@
 //! * [`holdout`] makes a grouped (whole-engine) split of a training file,
 //!   truncating held-out engines like the NASA test set.
 
-pub mod gbm;
-
 use std::time::Instant;
 
 use serde::Serialize;
 
-use gbm::{Gbm, GbmParams, SplitMix64};
+/// The learner, now shared at [`crate::gbm`]; re-exported so `rul::gbm::…`
+/// paths keep working.
+pub use crate::gbm;
+use crate::gbm::{Gbm, GbmError, GbmParams, SplitMix64};
 
 /// Number of operating settings in a C-MAPSS row.
 pub const N_SETTINGS: usize = 3;
@@ -39,6 +40,12 @@ pub enum RulError {
     /// Inconsistent or unusable input.
     #[error("{0}")]
     Input(String),
+}
+
+impl From<GbmError> for RulError {
+    fn from(e: GbmError) -> Self {
+        RulError::Input(e.to_string())
+    }
 }
 
 /// One observed cycle of an engine.
