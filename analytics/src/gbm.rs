@@ -19,7 +19,9 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GbmError {
     /// Feature matrix and targets do not fit together.
-    #[error("feature matrix of {values} values does not match {targets} targets x {features} features")]
+    #[error(
+        "feature matrix of {values} values does not match {targets} targets x {features} features"
+    )]
     Shape {
         /// Values in the feature matrix.
         values: usize,
@@ -471,7 +473,12 @@ impl Builder<'_> {
 impl Gbm {
     /// Fits the ensemble to `x` (row-major, `n_features` columns, `NaN` =
     /// missing) and targets `y`.
-    pub fn fit(x: &[f64], n_features: usize, y: &[f64], params: &GbmParams) -> Result<Self, GbmError> {
+    pub fn fit(
+        x: &[f64],
+        n_features: usize,
+        y: &[f64],
+        params: &GbmParams,
+    ) -> Result<Self, GbmError> {
         if n_features == 0 || x.len() != y.len() * n_features || y.is_empty() {
             return Err(GbmError::Shape {
                 values: x.len(),

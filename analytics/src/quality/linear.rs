@@ -63,12 +63,13 @@ impl Standardizer {
     /// on raw (imputed) columns, for a model whose standardised-scale intercept
     /// is `y_mean`.
     pub fn to_raw(&self, y_mean: f64, beta: &[f64]) -> (f64, Vec<f64>) {
-        let coef: Vec<f64> = beta
-            .iter()
-            .zip(&self.scales)
-            .map(|(b, s)| b / s)
-            .collect();
-        let intercept = y_mean - coef.iter().zip(&self.means).map(|(c, m)| c * m).sum::<f64>();
+        let coef: Vec<f64> = beta.iter().zip(&self.scales).map(|(b, s)| b / s).collect();
+        let intercept = y_mean
+            - coef
+                .iter()
+                .zip(&self.means)
+                .map(|(c, m)| c * m)
+                .sum::<f64>();
         (intercept, coef)
     }
 }

@@ -31,8 +31,8 @@ use crate::rul::rmse;
 pub use cv::{forward_folds, Fold, MIN_VALID_ROWS};
 pub use linear::Standardizer;
 pub use model::{
-    conformal_quantile, fingerprint, CqaConfig, CqaModel, FeatureImportance, Prediction,
-    RoundsRule, TreeShape, MODEL_VERSION,
+    conformal_quantile, fingerprint, CqaConfig, CqaModel, EnsemblePart, FeatureImportance,
+    Prediction, RoundsRule, TreeShape, MODEL_VERSION,
 };
 pub use pls::PlsModel;
 pub use records::{
@@ -102,24 +102,8 @@ pub enum QualityError {
         first_line: usize,
     },
     /// The two files disagree on a column they share.
-    #[error(
-        "batch {batch}: column {column:?} is {laboratory:?} in {laboratory_file} \
-         but {process:?} in {process_file}"
-    )]
-    JoinMismatch {
-        /// Batch number.
-        batch: u64,
-        /// Shared column.
-        column: String,
-        /// Laboratory value.
-        laboratory: String,
-        /// Process value.
-        process: String,
-        /// Laboratory file name.
-        laboratory_file: String,
-        /// Process file name.
-        process_file: String,
-    },
+    #[error("{0}")]
+    JoinMismatch(Box<JoinMismatch>),
     /// The requested target is not a numeric laboratory column.
     #[error("unknown target {target:?}; valid targets: {}", valid.join(", "))]
     UnknownTarget {
@@ -134,6 +118,27 @@ pub enum QualityError {
     /// The tree learner rejected its input.
     #[error(transparent)]
     Gbm(#[from] GbmError),
+}
+
+/// Details of [`QualityError::JoinMismatch`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "batch {batch}: column {column:?} is {laboratory:?} in {laboratory_file} \
+     but {process:?} in {process_file}"
+)]
+pub struct JoinMismatch {
+    /// Batch number.
+    pub batch: u64,
+    /// Shared column.
+    pub column: String,
+    /// Laboratory value.
+    pub laboratory: String,
+    /// Process value.
+    pub process: String,
+    /// Laboratory file name.
+    pub laboratory_file: String,
+    /// Process file name.
+    pub process_file: String,
 }
 
 /// Checks a training set (non-empty, rectangular, finite targets, no infinite
@@ -204,10 +209,9 @@ pub struct QualityReport {
     pub interval_nominal: f64,
     /// Half-width of the interval.
     pub interval_half_width: f64,
-    /// Boosting rounds chosen by validation.
-    pub n_trees: usize,
-    /// Tree shape chosen by validation.
-    pub shape: TreeShape,
+    /// Tree shapes averaged, with the rounds validation chose for each:
+    /// `(max_depth, min_samples_leaf, n_trees)`.
+    pub ensemble: Vec<(usize, usize, usize)>,
     /// Forward-validation RMSE inside the training set.
     pub cv_rmse: f64,
     /// Forward-validation RMSE of the mean inside the training set.
@@ -222,7 +226,11 @@ pub struct QualityReport {
 
 /// Trains on the batch records in `train_dir` and tests on those in `test_dir`,
 /// with [`CqaConfig::default`].
-pub fn evaluate(train_dir: &Path, test_dir: &Path, target: &str) -> Result<QualityReport, QualityError> {
+pub fn evaluate(
+    train_dir: &Path,
+    test_dir: &Path,
+    target: &str,
+) -> Result<QualityReport, QualityError> {
     evaluate_with(train_dir, test_dir, target, &CqaConfig::default())
 }
 
@@ -238,23 +246,35 @@ pub fn evaluate_with(
     evaluate_tables(&train, &test, target, config)
 }
 
-/// Rows of `table` whose `target` is present: `(features, targets, dropped)`.
+/// Rows of a table whose target is present.
+struct Labelled {
+    rows: Vec<Vec<f64>>,
+    y: Vec<f64>,
+    /// Rows left out because the target is missing.
+    dropped: usize,
+}
+
 fn labelled(
     features: &FeatureSet,
     table: &BatchTable,
     target: &str,
-) -> Result<(Vec<Vec<f64>>, Vec<f64>, usize), QualityError> {
+) -> Result<Labelled, QualityError> {
     let x = features.matrix(table)?;
-    let y = table.target_values(target)?;
-    let (mut rows, mut ys) = (Vec::with_capacity(y.len()), Vec::with_capacity(y.len()));
-    for (r, v) in x.into_iter().zip(&y) {
+    let values = table.target_values(target)?;
+    let mut out = Labelled {
+        rows: Vec::with_capacity(values.len()),
+        y: Vec::with_capacity(values.len()),
+        dropped: 0,
+    };
+    for (r, v) in x.into_iter().zip(&values) {
         if v.is_finite() {
-            rows.push(r);
-            ys.push(*v);
+            out.rows.push(r);
+            out.y.push(*v);
+        } else {
+            out.dropped += 1;
         }
     }
-    let dropped = y.len() - ys.len();
-    Ok((rows, ys, dropped))
+    Ok(out)
 }
 
 /// [`evaluate`] on tables already loaded.
@@ -265,8 +285,16 @@ pub fn evaluate_tables(
     config: &CqaConfig,
 ) -> Result<QualityReport, QualityError> {
     let features = FeatureSet::select(train, target)?;
-    let (x, y, train_dropped) = labelled(&features, train, target)?;
-    let (xt, yt, test_dropped) = labelled(&features, test, target)?;
+    let Labelled {
+        rows: x,
+        y,
+        dropped: train_dropped,
+    } = labelled(&features, train, target)?;
+    let Labelled {
+        rows: xt,
+        y: yt,
+        dropped: test_dropped,
+    } = labelled(&features, test, target)?;
     if yt.is_empty() {
         return Err(QualityError::Input(format!(
             "no test batch has a value for {target:?}"
@@ -280,7 +308,11 @@ pub fn evaluate_tables(
         .iter()
         .map(|r| model.predict(r))
         .collect::<Result<Vec<_>, _>>()?;
-    let errors: Vec<f64> = predictions.iter().zip(&yt).map(|(p, t)| p.value - t).collect();
+    let errors: Vec<f64> = predictions
+        .iter()
+        .zip(&yt)
+        .map(|(p, t)| p.value - t)
+        .collect();
     let inside = predictions
         .iter()
         .zip(&yt)
@@ -293,7 +325,11 @@ pub fn evaluate_tables(
     let baseline: Vec<f64> = yt.iter().map(|t| train_mean - t).collect();
 
     let pls = PlsModel::fit_cv(&x, &y, PLS_MAX_COMPONENTS, config.folds, config.gap)?;
-    let pls_errors: Vec<f64> = xt.iter().zip(&yt).map(|(r, t)| pls.predict(r) - t).collect();
+    let pls_errors: Vec<f64> = xt
+        .iter()
+        .zip(&yt)
+        .map(|(r, t)| pls.predict(r) - t)
+        .collect();
     let ridge = RidgeModel::fit_cv(&x, &y, config.folds, config.gap)?;
     let ridge_errors: Vec<f64> = xt
         .iter()
@@ -320,8 +356,11 @@ pub fn evaluate_tables(
         interval_coverage: inside as f64 / yt.len() as f64,
         interval_nominal: model.coverage,
         interval_half_width: model.half_width,
-        n_trees: model.n_trees,
-        shape: model.shape,
+        ensemble: model
+            .parts
+            .iter()
+            .map(|p| (p.shape.max_depth, p.shape.min_samples_leaf, p.n_trees))
+            .collect(),
         cv_rmse: model.cv_rmse,
         cv_baseline_rmse: model.cv_baseline_rmse,
         fingerprint: model.fingerprint.clone(),

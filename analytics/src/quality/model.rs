@@ -36,8 +36,12 @@ pub struct CqaConfig {
     /// Learner settings shared by all candidates; `n_trees` is the largest
     /// number of boosting rounds considered, `seed` the first member's seed.
     pub gbm: GbmParams,
-    /// Candidate tree shapes; validation picks one.
+    /// Candidate tree shapes; each gets its rounds from validation.
     pub shapes: Vec<TreeShape>,
+    /// Average every shape (each with its own rounds) instead of keeping the
+    /// one that validates best: picking a winner among near-equal candidates
+    /// adds selection noise that averaging removes.
+    pub combine_shapes: bool,
     /// Ensembles (seeds) averaged in the final model.
     pub members: usize,
     /// Ensembles averaged per validation fit (smooths the validation curve).
@@ -55,6 +59,14 @@ pub struct CqaConfig {
     pub coverage: f64,
 }
 
+/// Defaults chosen on time-ordered splits of the pharma-tablets records (train
+/// on the first 65/70/75/80/85 %, test on the rest; `quality_config_sweep`),
+/// judged by the mean test RMSE relative to the mean-only predictor over all
+/// splits and the three targets, not by one split. Against picking the best
+/// round count without a gap, the 40-batch gap with the one-standard-error rule
+/// kept tensile strength and impurities level (0.357 / 0.441 vs 0.360 / 0.437)
+/// and brought dissolution from 1.045 to 0.994; averaging both shapes removed
+/// most of the split-to-split noise of picking one.
 impl Default for CqaConfig {
     fn default() -> Self {
         Self {
@@ -79,11 +91,12 @@ impl Default for CqaConfig {
                     min_samples_leaf: 10,
                 },
             ],
+            combine_shapes: true,
             members: 5,
             cv_members: 2,
             folds: 4,
             first_train_fraction: 0.5,
-            gap: 20,
+            gap: 40,
             rounds: RoundsRule::OneStandardError,
             coverage: 0.9,
         }
@@ -126,6 +139,24 @@ pub struct FeatureImportance {
     pub importance: f64,
 }
 
+/// One tree shape of the final ensemble.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnsemblePart {
+    /// Tree shape.
+    pub shape: TreeShape,
+    /// Boosting rounds chosen for it.
+    pub n_trees: usize,
+    /// Forward-validation RMSE of this part alone.
+    pub cv_rmse: f64,
+    members: Vec<Gbm>,
+}
+
+impl EnsemblePart {
+    fn predict(&self, row: &[f64]) -> f64 {
+        self.members.iter().map(|g| g.predict(row)).sum::<f64>() / self.members.len() as f64
+    }
+}
+
 /// A trained CQA regressor.
 #[derive(Debug, Clone, Serialize)]
 pub struct CqaModel {
@@ -137,11 +168,9 @@ pub struct CqaModel {
     pub features: Vec<String>,
     /// Training rows.
     pub train_rows: usize,
-    /// Tree shape chosen by validation.
-    pub shape: TreeShape,
-    /// Boosting rounds chosen by validation.
-    pub n_trees: usize,
-    /// Forward-chaining validation RMSE at the chosen setting.
+    /// Tree shapes and rounds averaged in the prediction.
+    pub parts: Vec<EnsemblePart>,
+    /// Forward-chaining validation RMSE of the (combined) prediction.
     pub cv_rmse: f64,
     /// Same folds, predicting the mean of each training prefix.
     pub cv_baseline_rmse: f64,
@@ -151,7 +180,6 @@ pub struct CqaModel {
     pub half_width: f64,
     /// Split-gain share per feature, in `features` order.
     pub importance: Vec<f64>,
-    members: Vec<Gbm>,
 }
 
 /// Validation predictions of one tree shape: `staged[i][k]` is the prediction for
@@ -166,7 +194,9 @@ struct Curves {
 impl Curves {
     fn fold_rmse(&self, f: usize, k: usize) -> f64 {
         let (a, b, _) = self.folds[f];
-        let sse: f64 = (a..b).map(|i| (self.staged[i][k] - self.truth[i]).powi(2)).sum();
+        let sse: f64 = (a..b)
+            .map(|i| (self.staged[i][k] - self.truth[i]).powi(2))
+            .sum();
         (sse / (b - a) as f64).sqrt()
     }
 
@@ -235,7 +265,7 @@ impl CqaModel {
             && config.cv_members > 0
             && config.coverage > 0.0
             && config.coverage < 1.0
-            && !matches!(config.rounds, RoundsRule::Tolerance(t) if !(t >= 0.0));
+            && !matches!(config.rounds, RoundsRule::Tolerance(t) if t.is_nan() || t < 0.0);
         if !valid {
             return Err(QualityError::Input(format!(
                 "invalid CQA model configuration: {config:?}"
@@ -261,30 +291,31 @@ impl CqaModel {
             ..config.gbm.clone()
         };
 
-        // Choose shape and rounds on out-of-time validation.
-        let mut best: Option<(f64, usize, usize)> = None; // rmse, shape, rounds
-        let mut all_curves = Vec::with_capacity(config.shapes.len());
-        for (s, shape) in config.shapes.iter().enumerate() {
+        // Rounds per shape, from out-of-time validation.
+        let mut candidates = Vec::with_capacity(config.shapes.len());
+        for shape in &config.shapes {
             let curves = validation_curves(rows, target, &folds, config.cv_members, |m| {
                 params(shape, m, config.gbm.n_trees)
             })?;
             let k = curves.choose_rounds(config.rounds, config.gbm.n_trees);
-            let rmse = curves.rmse_at(k);
-            if best.is_none_or(|(b, ..)| rmse < b) {
-                best = Some((rmse, s, k));
-            }
-            all_curves.push(curves);
+            candidates.push((curves.rmse_at(k), *shape, k, curves));
         }
-        let Some((cv_rmse, s, k)) = best else {
-            return Err(QualityError::Input("no candidate tree shape".into()));
-        };
-        let chosen = &all_curves[s];
-        let mut residuals: Vec<f64> = chosen
-            .staged
-            .iter()
-            .zip(&chosen.truth)
-            .map(|(st, t)| (st[k] - t).abs())
+        if !config.combine_shapes {
+            let best = (0..candidates.len())
+                .min_by(|&a, &b| candidates[a].0.total_cmp(&candidates[b].0))
+                .unwrap_or(0);
+            candidates = vec![candidates.swap_remove(best)];
+        }
+        // Out-of-time predictions of the combined model.
+        let truth = &candidates[0].3.truth;
+        let oof: Vec<f64> = (0..truth.len())
+            .map(|i| {
+                candidates.iter().map(|c| c.3.staged[i][c.2]).sum::<f64>() / candidates.len() as f64
+            })
             .collect();
+        let mut residuals: Vec<f64> = oof.iter().zip(truth).map(|(p, t)| (p - t).abs()).collect();
+        let cv_rmse =
+            (residuals.iter().map(|r| r * r).sum::<f64>() / residuals.len() as f64).sqrt();
         residuals.sort_by(f64::total_cmp);
         let half_width = conformal_quantile(&residuals, config.coverage);
         let cv_baseline_rmse = {
@@ -301,14 +332,22 @@ impl CqaModel {
             (sse / count as f64).sqrt()
         };
 
-        // Refit the chosen setting on every row.
-        let shape = config.shapes[s];
+        // Refit the chosen settings on every row.
         let x: Vec<f64> = rows.iter().flatten().copied().collect();
-        let members = (0..config.members)
-            .map(|m| Gbm::fit(&x, p, target, &params(&shape, m, k + 1)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut parts = Vec::with_capacity(candidates.len());
+        for (part_rmse, shape, k, _) in &candidates {
+            let members = (0..config.members)
+                .map(|m| Gbm::fit(&x, p, target, &params(shape, m, k + 1)))
+                .collect::<Result<Vec<_>, _>>()?;
+            parts.push(EnsemblePart {
+                shape: *shape,
+                n_trees: k + 1,
+                cv_rmse: *part_rmse,
+                members,
+            });
+        }
         let mut importance = vec![0.0; p];
-        for g in &members {
+        for g in parts.iter().flat_map(|part| &part.members) {
             for (acc, v) in importance.iter_mut().zip(g.feature_gain()) {
                 *acc += v;
             }
@@ -322,14 +361,12 @@ impl CqaModel {
             fingerprint: fingerprint(names, rows, target),
             features: names.to_vec(),
             train_rows: rows.len(),
-            shape,
-            n_trees: k + 1,
+            parts,
             cv_rmse,
             cv_baseline_rmse,
             coverage: config.coverage,
             half_width,
             importance,
-            members,
         })
     }
 
@@ -343,7 +380,7 @@ impl CqaModel {
             )));
         }
         let value =
-            self.members.iter().map(|g| g.predict(row)).sum::<f64>() / self.members.len() as f64;
+            self.parts.iter().map(|p| p.predict(row)).sum::<f64>() / self.parts.len() as f64;
         Ok(Prediction {
             value,
             lower: value - self.half_width,

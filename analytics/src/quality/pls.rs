@@ -85,9 +85,8 @@ impl PlsModel {
                     ptw[i * a + j] = ps[i].iter().zip(&ws[j]).map(|(u, v)| u * v).sum();
                 }
             }
-            let z = solve(ptw, qs).ok_or_else(|| {
-                QualityError::Input("PLS: singular loading matrix".into())
-            })?;
+            let z = solve(ptw, qs)
+                .ok_or_else(|| QualityError::Input("PLS: singular loading matrix".into()))?;
             for (w, zk) in ws.iter().zip(&z) {
                 for (b, wj) in beta.iter_mut().zip(w) {
                     *b += wj * zk;
@@ -120,7 +119,8 @@ impl PlsModel {
         for f in &folds {
             for (a, s) in sse.iter_mut().enumerate() {
                 let m = Self::fit(&rows[..f.train_end], &y[..f.train_end], a + 1)?;
-                *s += f.valid()
+                *s += f
+                    .valid()
                     .map(|i| (m.predict(&rows[i]) - y[i]).powi(2))
                     .sum::<f64>();
             }

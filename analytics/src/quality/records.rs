@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::QualityError;
+use super::{JoinMismatch, QualityError};
 
 /// Raw-material and in-process laboratory results per batch.
 pub const LABORATORY_FILE: &str = "Laboratory.csv";
@@ -205,11 +205,7 @@ impl Csv {
                 return Err(QualityError::Row {
                     file: file.to_string(),
                     line,
-                    message: format!(
-                        "expected {} fields, found {}",
-                        header.len(),
-                        cells.len()
-                    ),
+                    message: format!("expected {} fields, found {}", header.len(), cells.len()),
                 });
             }
             rows.push((line, cells));
@@ -321,7 +317,9 @@ pub fn load_batches(dir: &Path) -> Result<BatchTable, QualityError> {
     BatchTable::parse(
         (&lab, &lab_file),
         (&process, &process_file),
-        normalization.as_ref().map(|(t, f)| (t.as_str(), f.as_str())),
+        normalization
+            .as_ref()
+            .map(|(t, f)| (t.as_str(), f.as_str())),
     )
 }
 
@@ -389,19 +387,21 @@ impl BatchTable {
             if let Some(twin) = columns.iter().find(|t| &t.name == name) {
                 for (i, (a, b)) in twin.cells.iter().zip(&col.cells).enumerate() {
                     let same = match (classify(a), classify(b)) {
-                        (Cell::Number(x), Cell::Number(y)) => (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+                        (Cell::Number(x), Cell::Number(y)) => {
+                            (x - y).abs() <= 1e-9 * x.abs().max(1.0)
+                        }
                         (Cell::Missing, Cell::Missing) => true,
                         _ => a.trim() == b.trim(),
                     };
                     if !same {
-                        return Err(QualityError::JoinMismatch {
+                        return Err(QualityError::JoinMismatch(Box::new(JoinMismatch {
                             batch: pairs[i].0,
                             column: name.clone(),
                             laboratory: a.clone(),
                             process: b.clone(),
                             laboratory_file: lab.file.clone(),
                             process_file: proc_.file.clone(),
-                        });
+                        })));
                     }
                 }
                 continue;
@@ -488,10 +488,12 @@ impl BatchTable {
     /// Values of column `name` (`NaN` = missing). A cell that is neither a
     /// number, `yes`/`no` nor missing is an error naming its file, line and column.
     pub fn numeric(&self, name: &str) -> Result<Vec<f64>, QualityError> {
-        let c = self.column(name).ok_or_else(|| QualityError::MissingColumn {
-            file: format!("{} / {}", self.laboratory_file, self.process_file),
-            column: name.to_string(),
-        })?;
+        let c = self
+            .column(name)
+            .ok_or_else(|| QualityError::MissingColumn {
+                file: format!("{} / {}", self.laboratory_file, self.process_file),
+                column: name.to_string(),
+            })?;
         c.cells
             .iter()
             .zip(&c.lines)

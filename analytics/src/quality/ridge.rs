@@ -93,7 +93,8 @@ impl RidgeModel {
         for f in &folds {
             let models = Self::fit_path(&rows[..f.train_end], &y[..f.train_end], &RIDGE_LAMBDAS)?;
             for (s, m) in sse.iter_mut().zip(&models) {
-                *s += f.valid()
+                *s += f
+                    .valid()
                     .map(|i| (m.predict(&rows[i]) - y[i]).powi(2))
                     .sum::<f64>();
             }
