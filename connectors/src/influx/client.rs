@@ -255,6 +255,12 @@ impl Client {
         }
     }
 
+    /// `GET /ping` (1.x, 2.x and 3.x answer it): whether the server is reachable.
+    pub(crate) async fn ping(&self) -> bool {
+        let req = self.authorize(self.http.get(self.endpoint("ping")));
+        matches!(req.send().await, Ok(resp) if resp.status().is_success())
+    }
+
     /// Runs `CREATE DATABASE` when the settings ask for it (v1 only; idempotent).
     pub(crate) async fn ensure_database(&self) -> Result<(), InfluxError> {
         let Target::V1 { database, .. } = &self.target else {

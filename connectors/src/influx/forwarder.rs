@@ -7,7 +7,11 @@
 //! halves until the bad points stand alone; they go to quarantine and the rest is written.
 //! Any other failure keeps the batch and retries with capped exponential backoff.
 
-use std::{ops::Range, sync::atomic::Ordering, sync::Arc, time::Duration};
+use std::{
+    ops::Range,
+    sync::{atomic::Ordering, Arc},
+    time::{Duration, Instant},
+};
 
 use chrono::Utc;
 use tracing::{debug, info, warn};
@@ -36,6 +40,9 @@ const POINT_ERRORS: [&str; 16] = [
     "schema",
 ];
 
+/// How often an idle forwarder checks that the server is there.
+const IDLE_PING: Duration = Duration::from_secs(10);
+
 fn names_a_point(body: &str) -> bool {
     let lower = body.to_ascii_lowercase();
     POINT_ERRORS.iter().any(|p| lower.contains(p))
@@ -56,6 +63,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
     let mut delay = retry.first;
     let mut database_ready = false;
     let mut failing = false;
+    let mut last_ping: Option<Instant> = None;
     loop {
         if !database_ready {
             match shared.client.ensure_database().await {
@@ -68,6 +76,12 @@ pub(super) async fn run(shared: Arc<Shared>) {
         }
         let pending = shared.spool.mirrors.count.load(Ordering::Relaxed) as usize;
         if pending == 0 {
+            // Idle: keep the connected flag true to the server's state for the status page.
+            if last_ping.is_none_or(|at| at.elapsed() >= IDLE_PING) {
+                let up = shared.client.ping().await;
+                shared.counters.connected.store(up, Ordering::Relaxed);
+                last_ping = Some(Instant::now());
+            }
             // Woken by the next write; the timeout only bounds a missed wake-up.
             let _ = tokio::time::timeout(Duration::from_secs(1), shared.new_data.notified()).await;
             continue;
@@ -143,7 +157,8 @@ async fn backoff(shared: &Shared, e: &InfluxError, delay: &mut Duration, max: Du
 async fn deliver(shared: &Shared, entries: &[Entry]) -> Delivery {
     let mut d = Delivery::default();
     // Ranges still to send; the left half is popped first, so the order is kept.
-    let mut todo = vec![0..entries.len()];
+    let mut todo: Vec<Range<usize>> = Vec::with_capacity(32);
+    todo.push(0..entries.len());
     while let Some(range) = todo.pop() {
         let body = shared
             .client
@@ -221,7 +236,9 @@ async fn settle(shared: &Arc<Shared>, entries: Vec<Entry>, d: Delivery) -> Optio
         .collect();
     for (e, status, body) in &quarantine {
         let (series, _) = super::line_protocol::series_and_time(&e.line);
+        let tag = super::line_protocol::path_of_series(series);
         warn!(
+            tag = tag.as_deref().unwrap_or(series),
             series = %series,
             status,
             answer = %body.trim(),

@@ -260,7 +260,10 @@ impl InfluxHistorian {
         let rp = self.shared.retention_policy();
         let mut out = Vec::new();
         let mut after = None;
-        while from_ns < to_ns {
+        if from_ns >= to_ns {
+            return Ok(out);
+        }
+        loop {
             let q = query::series_query(&known.tag, rp, from_ns, to_ns, after, page);
             let rows = query::parse_rows(&self.shared.client.query(&q).await?)?;
             let full = rows.len() >= page;

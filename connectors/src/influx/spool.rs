@@ -44,6 +44,7 @@ pub(crate) const ENTRY_OVERHEAD: u64 = 16;
 /// Most distinct series named in one gap record; the rest are counted.
 const GAP_MAX_SERIES: usize = 100;
 const NO_TIME: i64 = i64::MIN;
+const OPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One spooled line.
 #[derive(Debug, Clone)]
@@ -117,6 +118,9 @@ impl BatchInfo {
     }
 }
 
+/// Entry count, bytes, oldest enqueue time and dropped total after a stored append.
+type Totals = (u64, u64, Option<i64>, u64);
+
 pub(crate) enum Appended {
     Stored,
     /// Not stored: the spool holds `spooled_bytes` and the batch needs `needed`.
@@ -169,10 +173,25 @@ impl Spool {
             source,
         })?;
         let path = dir.join(FILE_NAME);
-        let db = Database::create(&path).map_err(|source| InfluxError::Open {
-            path: path.clone(),
-            source: Box::new(source),
-        })?;
+        // A historian dropped a moment ago in this process may still be releasing the file
+        // (its forwarder is cancelled asynchronously): give it a few seconds.
+        let deadline = std::time::Instant::now() + OPEN_WAIT;
+        let db = loop {
+            match Database::create(&path) {
+                Ok(db) => break db,
+                Err(redb::DatabaseError::DatabaseAlreadyOpen)
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(source) => {
+                    return Err(InfluxError::Open {
+                        path,
+                        source: Box::new(source),
+                    })
+                }
+            }
+        };
         let spool = Spool {
             db,
             path,
@@ -280,7 +299,7 @@ impl Spool {
         lines: &[String],
         needed: u64,
         now_ns: i64,
-    ) -> Result<Option<(u64, u64, Option<i64>, u64)>, InfluxError> {
+    ) -> Result<Option<Totals>, InfluxError> {
         let p = &self.path;
         let mut entries = txn.open_table(ENTRIES).at(p)?;
         let mut meta = txn.open_table(META).at(p)?;
