@@ -8,15 +8,17 @@
 //!
 //! Two choices the protocol forces:
 //! - **Empty tag values are omitted.** Influx rejects `unit=` outright. An absent tag is
-//!   what InfluxQL's `"unit" = ''` matches, so queries built by [`super::query`] find these
+//!   what InfluxQL's `"unit" = ''` matches, so the historian's queries find these
 //!   points with the same equality they use for every other tag.
 //! - **Backslashes, line feeds and carriage returns in tag values are percent-encoded**
 //!   (`%5C`, `%0A`, `%0D`) before line-protocol escaping. InfluxDB 1.x/2.x keep a tag
 //!   value's backslash literally but treat any `,`, `=` or space after it as escaped, so a
-//!   value ending in `\` cannot be written at all, and 3.x reads `\\` differently from 1.x;
-//!   a line feed ends the line. A `%` stays as it is (units such as `%RH` read normally)
-//!   unless it is followed by one of the four codes, when it becomes `%25`: that keeps the
-//!   mapping reversible ([`decode_tag_text`]), so distinct tags never share a series.
+//!   value ending in `\` cannot be written at all; `\\` stays two backslashes in 1.x, which
+//!   other line-protocol parsers need not agree with; a line feed ends the line. A `%`
+//!   stays as it is (units such as `%RH` read normally) unless it is followed by one of
+//!   the four codes, when it becomes `%25`: that keeps the mapping reversible
+//!   ([`decode_tag_text`]), so distinct tags never share a series. Raw [`Point`]s get the
+//!   same encoding in their measurement, tag keys and field keys.
 //!
 //! String field values escape `"` and `\`; line feeds inside the quotes are legal there.
 
