@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need that Cargo does not bring: the Python OPC UA peer (asyncua,
-# in a venv) and Debian's Chromium for the browser test. Idempotent; quick when all is there.
+# in a venv), Debian's Chromium for the browser test, and Debian's InfluxDB 1.x and
+# VictoriaMetrics, the real servers of the InfluxDB historian tests (v1 and v2 write paths).
+# Idempotent; quick when all is there.
 # Prints the environment the tests read, as `export` lines, on stdout.
 set -euo pipefail
 
@@ -29,6 +31,11 @@ need_apt() {
   fi
 }
 need_apt chromium
+need_apt curl
+need_apt influxdb
+need_apt victoria-metrics
 
 echo "export PHARMATWIN_PYTHON=$venv/bin/python"
 echo "export PHARMATWIN_CHROMIUM=$(command -v chromium)"
+echo "export PHARMATWIN_INFLUXD=$(command -v influxd)"
+echo "export PHARMATWIN_VICTORIA=$(command -v victoria-metrics)"

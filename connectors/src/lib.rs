@@ -4,15 +4,21 @@
 //!   change into a [`model::Sample`], sent in batches over a bounded channel.
 //! - [`pipeline`] moves those batches into a [`model::Historian`], coalescing and retrying.
 //! - [`embedded`] is a sink: the default historian, a durable single-file store (redb).
+//! - [`influx`] is a sink: InfluxDB (v1 or v2 write API, InfluxQL reads) behind a
+//!   store-and-forward spool on local disk.
 //!
 //! **Architecture invariant:** sources and sinks meet only through `Vec<Sample>` batches on a
 //! channel; neither knows the other. The topology is wired by the `pharmatwin` binary.
 
 pub mod embedded;
+pub mod influx;
 pub mod opcua;
 pub mod pipeline;
 
 pub use embedded::{EmbeddedStore, StoreError, StoreStats};
+pub use influx::{
+    FullPolicy, InfluxApi, InfluxConfig, InfluxError, InfluxHistorian, InfluxStatus, TagCatalog,
+};
 pub use opcua::{
     read_value, write_value, ConnectorError, OpcUaSource, SourceOptions, SourceStatus,
     SourceStatusSnapshot, TagError, ValuelessStatus,
