@@ -1,17 +1,13 @@
 //! Command-line interface: what each subcommand takes, and the checks done before anything
 //! starts.
 
-use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use model::Site;
 
-use crate::topology;
+use crate::{evaluate, topology};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,6 +39,9 @@ enum Command {
         /// their site files.
         #[arg(long)]
         opcua_port_base: Option<u16>,
+        /// Days of simulated batch history the CQA models first learn from (0: none).
+        #[arg(long, default_value_t = 20.0)]
+        quality_days: f64,
     },
     /// Connectors, twin and web view for the given site files, against real OPC UA servers.
     Run {
@@ -53,6 +52,9 @@ enum Command {
         listen: SocketAddr,
         #[arg(long, default_value = "pharmatwin-data")]
         data_dir: PathBuf,
+        /// Days of simulated batch history the CQA models first learn from (0: none).
+        #[arg(long, default_value_t = 20.0)]
+        quality_days: f64,
     },
     /// Serves one plant's nodes from a simulated plant over OPC UA.
     Simulate {
@@ -119,6 +121,35 @@ enum Evaluate {
         #[arg(long)]
         json: bool,
     },
+    /// Multivariate statistical process monitoring on Tennessee Eastman data: fits on the
+    /// normal `--train` run, prints the false-alarm rate on `--normal` and the detection rate
+    /// of each `--fault` file from sample `--fault-start` on (earlier samples count as
+    /// normal), and the means.
+    Mspc {
+        #[arg(long)]
+        train: PathBuf,
+        #[arg(long)]
+        normal: PathBuf,
+        /// A fault run; repeat for several.
+        #[arg(long = "fault", required = true, num_args = 1..)]
+        faults: Vec<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        fault_start: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Quality predictions on the simulated plants: runs the three plants offline for
+    /// `--days`, trains the CQA models on the first two thirds of the batches, predicts the
+    /// rest live, pushes one batch out of specification and prints prediction RMSE against
+    /// the lab's noise and when the release-risk alert came.
+    Batches {
+        #[arg(long, default_value_t = 45.0)]
+        days: f64,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
@@ -129,6 +160,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
             speed,
             seed,
             opcua_port_base,
+            quality_days,
         } => {
             let mut sites = sites::builtin_sites().context("built-in site files")?;
             if let Some(base) = opcua_port_base {
@@ -146,6 +178,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
                 },
                 listen,
                 &data_dir,
+                quality_days,
             )
             .await
         }
@@ -153,9 +186,10 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
             configs,
             listen,
             data_dir,
+            quality_days,
         } => {
             let sites = load_sites(&configs)?;
-            topology::run(sites, listen, &data_dir).await
+            topology::run(sites, listen, &data_dir, quality_days).await
         }
         Command::Simulate {
             site,
@@ -211,7 +245,25 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
                     truth,
                     json,
                 },
-        } => evaluate_rul(&train, &test, &truth, json),
+        } => evaluate::rul(&train, &test, &truth, json),
+        Command::Evaluate {
+            what:
+                Evaluate::Mspc {
+                    train,
+                    normal,
+                    faults,
+                    fault_start,
+                    json,
+                },
+        } => evaluate::mspc(&train, &normal, &faults, fault_start, json),
+        Command::Evaluate {
+            what: Evaluate::Batches { days, seed, json },
+        } => evaluate::batches(
+            sites::builtin_sites()?.into_iter().map(Arc::new).collect(),
+            days,
+            seed,
+            json,
+        ),
         Command::Bench { seconds, tick_ms } => topology::bench(seconds, tick_ms).await,
     }
 }
@@ -242,29 +294,4 @@ fn resolve_site(name: &str) -> Result<Site> {
         return Ok(model::load_site_file(&path)?);
     }
     anyhow::bail!("`{name}` is neither a built-in site (shenzhen, anhui, sichuan) nor a site file")
-}
-
-fn evaluate_rul(train: &Path, test: &Path, truth: &Path, json: bool) -> Result<()> {
-    use analytics::rul;
-    let read = |p: &Path| {
-        std::fs::read_to_string(p).with_context(|| format!("{}: cannot read the file", p.display()))
-    };
-    let train_units = rul::parse_cmapss(&read(train)?, &train.display().to_string())?;
-    let test_units = rul::parse_cmapss(&read(test)?, &test.display().to_string())?;
-    let truth_values = rul::parse_rul_truth(&read(truth)?, &truth.display().to_string())?;
-    tracing::info!(
-        train_units = train_units.len(),
-        test_units = test_units.len(),
-        "training the RUL model"
-    );
-    let report = rul::evaluate(&train_units, &test_units, &truth_values)?;
-    if json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!(
-            "RUL on {} test units: RMSE {:.2} cycles, NASA score {:.1}, MAE {:.2}, bias {:+.2} (trained on {} cycles, {} features, {:.1} s)",
-            report.units, report.rmse, report.score, report.mae, report.bias, report.train_rows, report.features.len(), report.train_seconds
-        );
-    }
-    Ok(())
 }

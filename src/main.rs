@@ -1,7 +1,9 @@
 //! `pharmatwin`: the one binary. The topology — which sources feed which sinks, and what the
 //! twin and the web view read — is wired here and nowhere else.
 
+mod batch_history;
 mod cli;
+mod evaluate;
 mod topology;
 
 use clap::Parser;

@@ -35,18 +35,24 @@ pub(crate) async fn demo(
     sim: SimSettings,
     listen: SocketAddr,
     data_dir: &Path,
+    quality_days: f64,
 ) -> Result<()> {
     let mut simulators = Vec::new();
     for site in &sites {
         let running = start_simulator(site.clone(), sim).await?;
         simulators.push(running);
     }
-    run(sites, listen, data_dir).await
+    run(sites, listen, data_dir, quality_days).await
 }
 
 /// Connectors for `sites` into the embedded store, the twin following the store, and the
 /// web view — until interrupted.
-pub(crate) async fn run(sites: Vec<Arc<Site>>, listen: SocketAddr, data_dir: &Path) -> Result<()> {
+pub(crate) async fn run(
+    sites: Vec<Arc<Site>>,
+    listen: SocketAddr,
+    data_dir: &Path,
+    quality_days: f64,
+) -> Result<()> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     let store = Arc::new(EmbeddedStore::open(data_dir)?);
@@ -66,6 +72,7 @@ pub(crate) async fn run(sites: Vec<Arc<Site>>, listen: SocketAddr, data_dir: &Pa
         FOLLOW_INTERVAL,
     ));
     tasks.spawn(report_tag_errors(twin.clone(), ingest.sources.clone()));
+    tasks.spawn(watch_quality(twin.clone(), sites.clone(), quality_days));
 
     let diagnostics = {
         let sources = ingest.sources.clone();
@@ -117,6 +124,83 @@ fn start_ingest(
         });
     }
     Ingest { sources, writer }
+}
+
+/// How often running batches are predicted for release risk.
+const QUALITY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Trains the CQA models, then predicts the running batches and raises release-risk alerts.
+///
+/// The plants' own history starts empty, so the first models learn from `days` of batch
+/// records of the same plant models simulated offline (version `sim-bootstrap`).
+async fn watch_quality(twin: Arc<Twin>, sites: Vec<Arc<Site>>, days: f64) {
+    if days <= 0.0 {
+        return;
+    }
+    let span = tracing::info_span!("quality_models", days);
+    let trained = tokio::task::spawn_blocking(move || {
+        let _enter = span.enter();
+        train_bootstrap(&sites, days)
+    })
+    .await;
+    match trained {
+        Ok(Ok(models)) => {
+            tracing::info!(
+                batches = models.training_batches,
+                version = %models.version,
+                "quality models trained"
+            );
+            twin.set_quality_models(models);
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "quality models not trained; no CQA predictions");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "quality model training failed");
+            return;
+        }
+    }
+    let mut tick = tokio::time::interval(QUALITY_INTERVAL);
+    loop {
+        tick.tick().await;
+        for a in twin.check_release_risk(chrono::Utc::now()) {
+            tracing::warn!(
+                batch = %a.batch,
+                cqa = %a.prediction.cqa,
+                predicted = a.prediction.value,
+                "release risk: batch predicted out of specification"
+            );
+        }
+    }
+}
+
+fn train_bootstrap(sites: &[Arc<Site>], days: f64) -> Result<twin_core::QualityModels> {
+    use crate::batch_history::{in_parallel, SimulatedSite};
+    let start = chrono::Utc::now() - chrono::Duration::seconds((days * 86_400.0) as i64);
+    let mut runs: Vec<_> = sites
+        .iter()
+        .enumerate()
+        .map(|(i, s)| SimulatedSite::new(s.clone(), 1_000 + i as u64, start))
+        .collect();
+    let progress = |site: &str, f: f64| {
+        tracing::info!(
+            site,
+            done_pct = (100.0 * f).round(),
+            "simulating batch history"
+        )
+    };
+    let length = Duration::from_secs_f64(days * 86_400.0);
+    in_parallel(&mut runs, |r| r.run(length, None, &progress));
+    let records: Vec<_> = runs
+        .iter()
+        .flat_map(|r| r.records().cloned().collect::<Vec<_>>())
+        .collect();
+    Ok(twin_core::QualityModels::train(
+        &records,
+        "sim-bootstrap",
+        chrono::Utc::now(),
+    )?)
 }
 
 /// Copies the connectors' per-tag errors into the twin, so the web view shows them on the

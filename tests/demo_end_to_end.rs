@@ -142,3 +142,61 @@ fn a_value_set_on_a_simulator_node_arrives_in_the_store_with_tags_unit_and_sourc
     );
     assert_eq!(point["q"], 0, "good quality");
 }
+
+#[test]
+fn running_batches_show_their_record_and_predicted_cqas_with_the_model_behind_them() {
+    let demo = start_demo();
+    let predicted = |b: &&serde_json::Value| {
+        b["end"].is_null() && b["predictions"].as_array().is_some_and(|p| !p.is_empty())
+    };
+    let batches = wait_for(
+        Duration::from_secs(90),
+        "a running batch with predictions",
+        || {
+            let v = get_json(&format!("{}/api/batches?site=shenzhen", demo.base)).ok()?;
+            let list = v.as_array()?.clone();
+            list.iter().any(|b| predicted(&b)).then_some(list)
+        },
+    );
+    let running = batches.iter().find(predicted).unwrap();
+    assert_eq!(running["site"], "shenzhen");
+    assert!(
+        running["id"].as_str().unwrap().starts_with("SH"),
+        "{running}"
+    );
+    assert!(running["product"].is_string(), "{running}");
+    let predictions = running["predictions"].as_array().unwrap();
+    for cqa in ["assay", "dissolution", "content_uniformity", "impurities"] {
+        let p = predictions
+            .iter()
+            .find(|p| p["cqa"] == cqa)
+            .unwrap_or_else(|| panic!("{cqa} predicted: {running}"));
+        let (lo, v, hi) = (
+            p["lower"].as_f64().unwrap(),
+            p["value"].as_f64().unwrap(),
+            p["upper"].as_f64().unwrap(),
+        );
+        assert!(lo <= v && v <= hi, "{p}");
+        assert_eq!(p["model_version"], "sim-bootstrap");
+        assert!(!p["fingerprint"].as_str().unwrap().is_empty(), "{p}");
+    }
+    // One batch by id, and a chart cut to its window.
+    let id = running["id"].as_str().unwrap();
+    let one = get_json(&format!("{}/api/batches/{id}", demo.base)).unwrap();
+    assert_eq!(one["id"], id);
+    let path = "shenzhen/osd/line-1/line-control/batch_phase";
+    if running["line"] == "line-1" {
+        let hist = get_json(&format!("{}/api/history?path={path}&batch={id}", demo.base)).unwrap();
+        assert_eq!(hist["batch"], id);
+        assert_eq!(
+            hist["from"]
+                .as_str()
+                .map(|s| s.parse::<DateTime<Utc>>().unwrap()),
+            running["start"]
+                .as_str()
+                .map(|s| s.parse::<DateTime<Utc>>().unwrap())
+        );
+    }
+    let missing = ureq::get(&format!("{}/api/batches/NOPE-1", demo.base)).call();
+    assert!(matches!(missing, Err(ureq::Error::Status(404, _))));
+}

@@ -1,7 +1,7 @@
 //! The JSON API. Errors come back as `{"error": "..."}` with a status that says whose fault.
 
 use axum::{
-    extract::{Query, State},
+    extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     Json,
@@ -66,6 +66,8 @@ pub(crate) struct HistoryQuery {
     path: String,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
+    /// Cut the window to one batch: its start to its end (or now, while it runs).
+    batch: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -82,8 +84,20 @@ pub(crate) async fn history(
     if !state.twin.has_signal(&q.path) {
         return error(StatusCode::NOT_FOUND, format!("no signal `{}`", q.path));
     }
-    let to = q.to.unwrap_or_else(Utc::now);
-    let from = q.from.unwrap_or(to - Duration::minutes(15));
+    let batch = match &q.batch {
+        Some(id) => match state.twin.batch(id) {
+            Some(b) => Some(b),
+            None => return error(StatusCode::NOT_FOUND, format!("no batch `{id}`")),
+        },
+        None => None,
+    };
+    let to =
+        q.to.or_else(|| batch.as_ref().and_then(|b| b.end))
+            .unwrap_or_else(Utc::now);
+    let from = q
+        .from
+        .or_else(|| batch.as_ref().map(|b| b.start))
+        .unwrap_or(to - Duration::minutes(15));
     if from >= to {
         return error(StatusCode::BAD_REQUEST, "`from` must be before `to`");
     }
@@ -94,6 +108,7 @@ pub(crate) async fn history(
             "tag": samples.first().map(|s| s.tag.clone()),
             "from": from,
             "to": to,
+            "batch": q.batch,
             "points": samples.into_iter().map(|s| Point { t: s.source_ts, v: s.value, q: s.quality.0 }).collect::<Vec<_>>(),
         }))
         .into_response(),
@@ -103,4 +118,106 @@ pub(crate) async fn history(
 
 pub(crate) async fn diagnostics(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json((state.diagnostics)())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct BatchQuery {
+    site: Option<String>,
+    line: Option<String>,
+    limit: Option<usize>,
+}
+
+/// A batch record with its predicted CQAs (empty until quality models are trained).
+#[derive(Debug, Serialize)]
+struct BatchWithPrediction {
+    #[serde(flatten)]
+    record: twin_core::BatchRecord,
+    predictions: Vec<twin_core::CqaPrediction>,
+}
+
+fn with_prediction(state: &AppState, record: twin_core::BatchRecord) -> BatchWithPrediction {
+    BatchWithPrediction {
+        predictions: state.twin.predict_batch(&record),
+        record,
+    }
+}
+
+/// Running batches first, then completed ones newest first.
+pub(crate) async fn batches(
+    State(state): State<AppState>,
+    Query(q): Query<BatchQuery>,
+) -> Response {
+    if let Some(site) = &q.site {
+        if !state.twin.sites().iter().any(|s| &s.id == site) {
+            return error(StatusCode::NOT_FOUND, format!("no site `{site}`"));
+        }
+    }
+    let list: Vec<_> = state
+        .twin
+        .batches(
+            q.site.as_deref(),
+            q.line.as_deref(),
+            q.limit.unwrap_or(50).min(1000),
+        )
+        .into_iter()
+        .map(|b| with_prediction(&state, b))
+        .collect();
+    Json(list).into_response()
+}
+
+pub(crate) async fn batch(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match state.twin.batch(&id) {
+        Some(b) => Json(with_prediction(&state, b)).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no batch `{id}`")),
+    }
+}
+
+/// Release-risk alerts: batches predicted out of specification before their lab result.
+pub(crate) async fn alerts(State(state): State<AppState>) -> Response {
+    let list: Vec<_> = state
+        .twin
+        .release_risks()
+        .into_iter()
+        .rev()
+        .map(|a| json!({ "kind": "release_risk", "alert": a }))
+        .collect();
+    Json(list).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SpcQuery {
+    /// `lab:<cqa>` or `param:<equipment kind>.<signal>`.
+    variable: String,
+    site: Option<String>,
+    line: Option<String>,
+    product: Option<String>,
+}
+
+/// I-MR chart with Nelson-rule violations and capability, one point per batch.
+pub(crate) async fn spc(State(state): State<AppState>, Query(q): Query<SpcQuery>) -> Response {
+    let scope = twin_core::spc::Scope {
+        site: q.site.as_deref(),
+        line: q.line.as_deref(),
+        product: q.product.as_deref(),
+    };
+    match state.twin.spc_chart(&scope, &q.variable) {
+        Ok(c) => Json(c).into_response(),
+        Err(e @ twin_core::spc::SpcError::BadVariable(_)) => {
+            error(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CapabilityQuery {
+    cqa: String,
+}
+
+/// Ppk of a CQA per site and product, worst first: the plants compared.
+pub(crate) async fn capability(
+    State(state): State<AppState>,
+    Query(q): Query<CapabilityQuery>,
+) -> Response {
+    Json(state.twin.capability_by_site(&q.cqa)).into_response()
 }

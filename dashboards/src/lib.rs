@@ -53,6 +53,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/signals", get(api::signals))
         .route("/api/history", get(api::history))
         .route("/api/diagnostics", get(api::diagnostics))
+        .route("/api/batches", get(api::batches))
+        .route("/api/batches/{id}", get(api::batch))
+        .route("/api/alerts", get(api::alerts))
+        .route("/api/spc", get(api::spc))
+        .route("/api/capability", get(api::capability))
         .route("/api/events", get(events::stream))
         .with_state(state)
 }

@@ -167,6 +167,9 @@ pub fn start_demo() -> Demo {
             data.path().to_str().unwrap(),
             "--opcua-port-base",
             &opcua_base.to_string(),
+            // Enough simulated history to train the CQA models in a few seconds.
+            "--quality-days",
+            "8",
         ])
         .stdout(Stdio::piped()),
     );

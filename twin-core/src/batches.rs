@@ -29,6 +29,10 @@ pub struct ParamStats {
     pub mean: f64,
     pub min: f64,
     pub max: f64,
+    /// The last value of the last run.
+    pub last: f64,
+    /// When the last run of its unit that counted ended: from then on a prediction may use it.
+    pub known_at: Option<DateTime<Utc>>,
 }
 
 impl ParamStats {
@@ -37,6 +41,19 @@ impl ParamStats {
         self.mean += (x - self.mean) / self.n as f64;
         self.min = self.min.min(x);
         self.max = self.max.max(x);
+        self.last = x;
+    }
+
+    fn merge(&mut self, other: &ParamStats) {
+        let n = self.n + other.n;
+        if n > 0 {
+            self.mean += (other.mean - self.mean) * other.n as f64 / n as f64;
+        }
+        self.n = n;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.last = other.last;
+        self.known_at = self.known_at.max(other.known_at);
     }
 
     fn new(x: f64) -> Self {
@@ -45,6 +62,8 @@ impl ParamStats {
             mean: x,
             min: x,
             max: x,
+            last: x,
+            known_at: None,
         }
     }
 }
@@ -88,7 +107,8 @@ pub struct BatchRecord {
     pub shift_leads: BTreeSet<String>,
     /// Equipment ids that ran the batch.
     pub equipment: BTreeSet<String>,
-    /// Critical process parameters, by `<equipment kind>.<signal>`, while their unit ran.
+    /// Critical process parameters, by `<equipment kind>.<signal>`, over the completed runs
+    /// of their unit: a half-done drying says nothing yet about the dried granule.
     pub params: BTreeMap<String, ParamStats>,
     /// Lab results by CQA name (`assay`, `dissolution`, …) once released.
     pub lab: BTreeMap<String, LabValue>,
@@ -100,11 +120,50 @@ impl BatchRecord {
         t >= self.start && self.end.is_none_or(|e| t <= e)
     }
 
-    /// The process-parameter means in the order of `names`; NaN where not (yet) recorded.
+    /// What a model may learn from: the process-parameter means by name, and the minutes
+    /// each finished phase took (`phase.DRYING.minutes`) — drying time matters as much as
+    /// drying temperature.
+    pub fn features(&self) -> BTreeMap<String, f64> {
+        self.features_known_at(None)
+    }
+
+    /// [`BatchRecord::features`] as they were known at `at` (all of them with `None`): what
+    /// a prediction made at that moment of the batch could use.
+    pub fn features_known_at(&self, at: Option<DateTime<Utc>>) -> BTreeMap<String, f64> {
+        let known = |t: Option<DateTime<Utc>>| at.is_none_or(|at| t.is_some_and(|t| t <= at));
+        let mut out: BTreeMap<String, f64> = self
+            .params
+            .iter()
+            .filter(|(_, s)| known(s.known_at))
+            .map(|(k, s)| (k.clone(), s.mean))
+            .collect();
+        for p in &self.phases {
+            if let Some(end) = p.end.filter(|e| known(Some(*e))) {
+                let minutes = (end - p.start).num_milliseconds() as f64 / 60_000.0;
+                *out.entry(format!("phase.{}.minutes", p.phase)).or_default() += minutes;
+            }
+        }
+        out
+    }
+
+    /// Phases finished so far.
+    pub fn phases_done(&self) -> usize {
+        self.phases.iter().filter(|p| p.end.is_some()).count()
+    }
+
+    /// When the `k`-th phase (1-based) ended; `None` for k = 0 or a phase not finished.
+    pub fn phase_end(&self, k: usize) -> Option<DateTime<Utc>> {
+        k.checked_sub(1)
+            .and_then(|i| self.phases.get(i))
+            .and_then(|p| p.end)
+    }
+
+    /// [`BatchRecord::features`] in the order of `names`; NaN where not (yet) recorded.
     pub fn feature_row(&self, names: &[String]) -> Vec<f64> {
+        let features = self.features();
         names
             .iter()
-            .map(|n| self.params.get(n).map_or(f64::NAN, |s| s.mean))
+            .map(|n| features.get(n).copied().unwrap_or(f64::NAN))
             .collect()
     }
 }
@@ -145,6 +204,8 @@ struct LineState {
     id: String,
     equipment_ids: Vec<String>,
     running: Vec<bool>,
+    /// Parameters of each unit's current run, added to the batch when the run ends.
+    run_params: Vec<BTreeMap<String, ParamStats>>,
     open: Option<BatchRecord>,
     /// Context read before the batch started, applied when it does.
     product: Option<String>,
@@ -188,6 +249,7 @@ impl BatchRecorder {
                 id: line.id.clone(),
                 equipment_ids: line.equipment.iter().map(|e| e.id.clone()).collect(),
                 running: vec![false; line.equipment.len()],
+                run_params: vec![BTreeMap::new(); line.equipment.len()],
                 open: None,
                 product: None,
                 recipe: None,
@@ -334,9 +396,22 @@ impl BatchRecorder {
             }
             Role::State { equipment } => {
                 let running = matches!(v, Value::Text(s) if s == RUNNING);
-                line.running[*equipment] = running;
-                if let (true, Some(b)) = (running, line.open.as_mut()) {
+                let was = std::mem::replace(&mut line.running[*equipment], running);
+                let run = std::mem::take(&mut line.run_params[*equipment]);
+                let Some(b) = line.open.as_mut() else { return };
+                if running {
                     b.equipment.insert(line.equipment_ids[*equipment].clone());
+                } else if was {
+                    for (k, s) in &run {
+                        let s = ParamStats {
+                            known_at: Some(t),
+                            ..*s
+                        };
+                        b.params
+                            .entry(k.clone())
+                            .and_modify(|p| p.merge(&s))
+                            .or_insert(s);
+                    }
                 }
             }
             Role::Lot { equipment } | Role::Operator { equipment } => {
@@ -351,11 +426,11 @@ impl BatchRecorder {
                 }
             }
             Role::Param { equipment, name } => {
-                let (Some(b), Some(x)) = (line.open.as_mut(), number(v)) else {
+                let (true, Some(x)) = (line.open.is_some(), number(v)) else {
                     return;
                 };
                 if line.running[*equipment] && x.is_finite() {
-                    b.params
+                    line.run_params[*equipment]
                         .entry(name.clone())
                         .and_modify(|s| s.add(x))
                         .or_insert_with(|| ParamStats::new(x));

@@ -8,11 +8,16 @@
 mod batches;
 mod follow;
 mod live;
+mod quality;
+pub mod spc;
 mod views;
 
 pub use batches::{BatchRecord, BatchRecorder, LabValue, ParamStats, PhaseSpan};
 pub use follow::{follow, FollowError};
 pub use live::{LiveValue, Twin};
+pub use quality::{
+    CqaPrediction, QualityError, QualityModels, ReleaseRisk, ReleaseWatch, MIN_TRAINING_BATCHES,
+};
 pub use views::{
     BatchView, CategoryCount, EquipmentView, LineView, RoomView, ShiftView, SignalView, SiteSummary,
 };

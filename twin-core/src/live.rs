@@ -7,7 +7,7 @@ use model::{Quality, Sample, Site, Value};
 use serde::Serialize;
 use std::sync::{Mutex, RwLock};
 
-use crate::batches::BatchRecorder;
+use crate::{batches::BatchRecorder, QualityModels, ReleaseWatch};
 use tokio::sync::broadcast;
 
 /// The newest value of one signal, as last read from the historian.
@@ -44,6 +44,8 @@ pub struct Twin {
     /// Index of each site's first signal: the recorder counts signals per site.
     site_offset: Vec<usize>,
     pub(crate) batches: Vec<Mutex<BatchRecorder>>,
+    pub(crate) quality: RwLock<Option<Arc<QualityModels>>>,
+    pub(crate) release: Mutex<ReleaseWatch>,
 }
 
 impl Twin {
@@ -82,6 +84,8 @@ impl Twin {
             live: RwLock::new(vec![None; refs.len()]),
             site_offset,
             batches,
+            quality: RwLock::new(None),
+            release: Mutex::new(ReleaseWatch::default()),
             sites,
             refs,
             by_path,

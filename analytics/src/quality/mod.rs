@@ -19,6 +19,7 @@ mod model;
 mod pls;
 mod records;
 mod ridge;
+mod ridge_boost;
 
 use std::path::Path;
 use std::time::Instant;
@@ -41,6 +42,7 @@ pub use records::{
     PROCESS_QUALITY_COLUMNS, PRODUCT_CODE, RAW_MATERIAL_PREFIXES,
 };
 pub use ridge::{RidgeModel, RIDGE_LAMBDAS};
+pub use ridge_boost::{RidgeBoostModel, RIDGE_BOOST_VERSION};
 
 /// Largest number of PLS components tried.
 pub const PLS_MAX_COMPONENTS: usize = 10;

@@ -433,9 +433,7 @@ impl LineModel {
             "last_batch_id" => Value::Text(self.last.id.clone()),
             "last_batch_assay" => Value::Float(self.last.measured.assay),
             "last_batch_dissolution" => Value::Float(self.last.measured.dissolution),
-            "last_batch_content_uniformity" => {
-                Value::Float(self.last.measured.content_uniformity)
-            }
+            "last_batch_content_uniformity" => Value::Float(self.last.measured.content_uniformity),
             "last_batch_impurities" => Value::Float(self.last.measured.impurities),
             "last_batch_hardness" => Value::Float(self.last.measured.hardness),
             "last_batch_yield" => Value::Float(self.last.yield_pct),

@@ -30,10 +30,10 @@ use model::{Climate, DataType, Site, Value};
 use rand::{rngs::SmallRng, SeedableRng};
 
 pub use batch::Phase;
+pub use machine::PackMl;
 pub use quality::{
     Cqas, ASSAY_NOISE, CONTENT_UNIFORMITY_NOISE, DISSOLUTION_NOISE, IMPURITIES_NOISE,
 };
-pub use machine::PackMl;
 
 use binding::{coerce, number, Binding, Generic, Source};
 use clock::Clock;

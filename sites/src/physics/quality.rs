@@ -182,7 +182,10 @@ mod tests {
         let assay = sd(|c| c.assay, &mut rng);
         let dissolution = sd(|c| c.dissolution, &mut rng);
         assert!((assay / ASSAY_NOISE - 1.0).abs() < 0.06, "{assay}");
-        assert!((dissolution / DISSOLUTION_NOISE - 1.0).abs() < 0.06, "{dissolution}");
+        assert!(
+            (dissolution / DISSOLUTION_NOISE - 1.0).abs() < 0.06,
+            "{dissolution}"
+        );
     }
 
     #[test]

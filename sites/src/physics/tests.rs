@@ -568,7 +568,11 @@ fn lab_results_are_released_hours_after_the_batch_and_then_shown() {
     assert!(results.len() >= 3, "{} results in 4 days", results.len());
     for r in &results {
         let delay = (r.published_at - r.ended_at).num_minutes();
-        assert!((180..=360).contains(&delay), "{} after {delay} min", r.batch_id);
+        assert!(
+            (180..=360).contains(&delay),
+            "{} after {delay} min",
+            r.batch_id
+        );
         assert!(shown.contains(&r.batch_id), "{} never shown", r.batch_id);
         assert!((r.measured.assay - r.expected.assay).abs() < 5.0 * ASSAY_NOISE);
     }
