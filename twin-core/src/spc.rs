@@ -212,3 +212,94 @@ impl crate::Twin {
         capability_by_site(&self.completed_batches(None), cqa)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BatchRecord, LabValue};
+    use chrono::TimeZone;
+
+    fn batch(i: i64, site: &str, dissolution: f64) -> BatchRecord {
+        let t =
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::hours(12 * i);
+        BatchRecord {
+            id: format!("{site}-{i}"),
+            site: site.into(),
+            line: "line-1".into(),
+            product: Some("P".into()),
+            recipe: None,
+            recipe_version: None,
+            sop_version: None,
+            size_kg: None,
+            start: t,
+            end: Some(t + chrono::Duration::hours(10)),
+            from_start: true,
+            phases: Vec::new(),
+            lots: Default::default(),
+            operators: Default::default(),
+            shift_leads: Default::default(),
+            equipment: Default::default(),
+            params: Default::default(),
+            lab: [(
+                "dissolution".to_string(),
+                LabValue {
+                    value: dissolution,
+                    spec: Some(Range {
+                        low: 80.0,
+                        high: 110.0,
+                    }),
+                    published: t + chrono::Duration::hours(15),
+                },
+            )]
+            .into(),
+        }
+    }
+
+    #[test]
+    fn a_batch_far_off_the_baseline_breaks_rule_1_and_capability_uses_the_lab_spec() {
+        // Baseline = first 25: thirteen 94s and twelve 96s, mean 2374 / 25 = 94.96;
+        // MR̄ = 2, σ = 2 / 1.128 = 1.773, UCL = 94.96 + 5.319 = 100.28.
+        let mut batches: Vec<BatchRecord> = (0..30)
+            .map(|i| batch(i, "anhui", if i % 2 == 0 { 94.0 } else { 96.0 }))
+            .collect();
+        batches.push(batch(30, "anhui", 104.0));
+        let v: Variable = "lab:dissolution".parse().unwrap();
+        let c = chart(&batches, &Scope::default(), &v, "lab:dissolution").unwrap();
+        assert_eq!(c.batches.len(), 31);
+        assert!((c.chart.location.ucl - (94.96 + 3.0 * 2.0 / 1.128)).abs() < 1e-6);
+        let flagged: Vec<usize> = c
+            .chart
+            .location
+            .violations
+            .iter()
+            .filter(|v| v.rule() == spc::Rule::BeyondLimits)
+            .map(|v| v.index())
+            .collect();
+        assert_eq!(flagged, vec![30], "{:?}", c.chart.location.violations);
+        let cap = c.capability.expect("lab spec gives capability");
+        assert_eq!(cap.lsl, Some(80.0));
+        assert!(cap.ppk > 1.0, "{cap:?}");
+        // Too few in another scope: a clear refusal, not an empty chart.
+        let other = Scope {
+            site: Some("shenzhen"),
+            ..Scope::default()
+        };
+        assert!(matches!(
+            chart(&batches, &other, &v, "lab:dissolution"),
+            Err(SpcError::TooFewBatches { found: 0, .. })
+        ));
+        assert!("dissolution".parse::<Variable>().is_err());
+    }
+
+    #[test]
+    fn sites_are_ranked_worst_capability_first() {
+        let mut batches = Vec::new();
+        for i in 0..20 {
+            batches.push(batch(i, "anhui", 95.0 + (i % 3) as f64));
+            batches.push(batch(i, "sichuan", 84.0 + (i % 3) as f64 * 2.0));
+        }
+        let ranked = capability_by_site(&batches, "dissolution");
+        assert_eq!(ranked[0].key.site, "sichuan");
+        assert_eq!(ranked[1].key.site, "anhui");
+    }
+}
