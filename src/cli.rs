@@ -56,6 +56,29 @@ enum Command {
         #[arg(long, default_value_t = 20.0)]
         quality_days: f64,
     },
+    /// One plant's connectors writing into InfluxDB through an on-disk spool (store and
+    /// forward): runs at the plant, until interrupted.
+    Edge {
+        /// The plant's site file.
+        #[arg(long = "config", required = true)]
+        configs: Vec<PathBuf>,
+        #[command(flatten)]
+        influx: InfluxArgs,
+    },
+    /// Twin core, analytics and web view reading InfluxDB, for the sites the edges write:
+    /// runs at HQ, until interrupted.
+    Central {
+        /// A site file; repeat for several sites.
+        #[arg(long = "config", required = true)]
+        configs: Vec<PathBuf>,
+        #[command(flatten)]
+        influx: InfluxArgs,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Days of simulated batch history the CQA models first learn from (0: none).
+        #[arg(long, default_value_t = 20.0)]
+        quality_days: f64,
+    },
     /// Serves one plant's nodes from a simulated plant over OPC UA.
     Simulate {
         /// A built-in site (`shenzhen`, `anhui`, `sichuan`) or a site file.
@@ -103,6 +126,69 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         tick_ms: u64,
     },
+}
+
+/// Where InfluxDB is and how to talk to it. Secrets are read from the environment
+/// variables named here, never from the command line.
+#[derive(Debug, clap::Args)]
+pub(crate) struct InfluxArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8086")]
+    influx_url: String,
+    /// `v1` (`/write`, database; InfluxDB 1.x) or `v2` (`/api/v2/write`, org, bucket, token;
+    /// InfluxDB 2.x, 3.x, Cloud).
+    #[arg(long, default_value = "v1", value_parser = ["v1", "v2"])]
+    influx_api: String,
+    /// Database (v1) or bucket (v2).
+    #[arg(long, default_value = "pharmatwin")]
+    influx_db: String,
+    /// Organisation (v2).
+    #[arg(long, default_value = "pharmatwin")]
+    influx_org: String,
+    /// Environment variable holding the API token (v2).
+    #[arg(long, default_value = "INFLUX_TOKEN")]
+    influx_token_env: String,
+    /// User name (v1); the password comes from `--influx-password-env`.
+    #[arg(long)]
+    influx_user: Option<String>,
+    #[arg(long, default_value = "INFLUX_PASSWORD")]
+    influx_password_env: String,
+    /// Where samples wait until InfluxDB has confirmed them.
+    #[arg(long, default_value = "pharmatwin-spool")]
+    spool_dir: PathBuf,
+}
+
+impl InfluxArgs {
+    fn config(&self) -> connectors::InfluxConfig {
+        if self.influx_api == "v2" {
+            return connectors::InfluxConfig::v2(
+                self.influx_url.clone(),
+                self.influx_org.clone(),
+                self.influx_db.clone(),
+                self.influx_token_env.clone(),
+                self.spool_dir.clone(),
+            );
+        }
+        let mut c = connectors::InfluxConfig::v1(
+            self.influx_url.clone(),
+            self.influx_db.clone(),
+            self.spool_dir.clone(),
+        );
+        if let connectors::InfluxApi::V1 {
+            username,
+            password_env,
+            create_database,
+            ..
+        } = &mut c.api
+        {
+            *username = self.influx_user.clone();
+            *password_env = self
+                .influx_user
+                .as_ref()
+                .map(|_| self.influx_password_env.clone());
+            *create_database = true;
+        }
+        c
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +277,15 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
             let sites = load_sites(&configs)?;
             topology::run(sites, listen, &data_dir, quality_days).await
         }
+        Command::Edge { configs, influx } => {
+            topology::edge(load_sites(&configs)?, influx.config()).await
+        }
+        Command::Central {
+            configs,
+            influx,
+            listen,
+            quality_days,
+        } => topology::central(load_sites(&configs)?, influx.config(), listen, quality_days).await,
         Command::Simulate {
             site,
             speed,

@@ -64,16 +64,6 @@ pub(crate) async fn run(
         &SourceOptions::default(),
         &mut tasks,
     );
-
-    let twin = Twin::new(sites.clone());
-    tasks.spawn(twin_core::follow(
-        twin.clone(),
-        historian.clone(),
-        FOLLOW_INTERVAL,
-    ));
-    tasks.spawn(report_tag_errors(twin.clone(), ingest.sources.clone()));
-    tasks.spawn(watch_quality(twin.clone(), sites.clone(), quality_days));
-
     let diagnostics = {
         let sources = ingest.sources.clone();
         let writer = ingest.writer.clone();
@@ -84,6 +74,105 @@ pub(crate) async fn run(
             })
         })
     };
+    serve_twin(
+        sites,
+        historian,
+        listen,
+        quality_days,
+        diagnostics,
+        tasks,
+        ingest.sources,
+    )
+    .await
+}
+
+/// One plant's connectors into InfluxDB, through the spool — until interrupted.
+pub(crate) async fn edge(sites: Vec<Arc<Site>>, config: connectors::InfluxConfig) -> Result<()> {
+    let catalog = connectors::TagCatalog::from_sites(sites.iter().map(|s| &**s));
+    let influx = Arc::new(
+        connectors::InfluxHistorian::open(config, catalog)
+            .await
+            .context("InfluxDB historian")?,
+    );
+    let historian: Arc<dyn Historian> = influx.clone();
+    let mut tasks = JoinSet::new();
+    let ingest = start_ingest(&sites, historian, &SourceOptions::default(), &mut tasks);
+    println!(
+        "PharmaTwin edge: {} ({} signals) → {}",
+        sites
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        sites.iter().map(|s| s.signal_count()).sum::<usize>(),
+        influx.status().target
+    );
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let st = influx.status();
+                tracing::info!(
+                    written = ingest.writer.snapshot().samples_written,
+                    forwarded = st.forwarded,
+                    spooled = st.spooled_samples,
+                    connected = st.connected,
+                    "edge"
+                );
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    tracing::info!("interrupted; stopping");
+    tasks.shutdown().await;
+    Ok(())
+}
+
+/// Twin core, analytics and web view reading InfluxDB — until interrupted.
+pub(crate) async fn central(
+    sites: Vec<Arc<Site>>,
+    config: connectors::InfluxConfig,
+    listen: SocketAddr,
+    quality_days: f64,
+) -> Result<()> {
+    let catalog = connectors::TagCatalog::from_sites(sites.iter().map(|s| &**s));
+    let influx = Arc::new(
+        connectors::InfluxHistorian::open(config, catalog)
+            .await
+            .context("InfluxDB historian")?,
+    );
+    let historian: Arc<dyn Historian> = influx.clone();
+    let diagnostics = Arc::new(move || serde_json::json!({ "historian": influx.status() }));
+    serve_twin(
+        sites,
+        historian,
+        listen,
+        quality_days,
+        diagnostics,
+        JoinSet::new(),
+        Vec::new(),
+    )
+    .await
+}
+
+/// The twin following `historian`, its quality models, and the web view.
+async fn serve_twin(
+    sites: Vec<Arc<Site>>,
+    historian: Arc<dyn Historian>,
+    listen: SocketAddr,
+    quality_days: f64,
+    diagnostics: dashboards::Diagnostics,
+    mut tasks: JoinSet<()>,
+    sources: Vec<Arc<SourceStatus>>,
+) -> Result<()> {
+    let twin = Twin::new(sites.clone());
+    tasks.spawn(twin_core::follow(
+        twin.clone(),
+        historian.clone(),
+        FOLLOW_INTERVAL,
+    ));
+    tasks.spawn(report_tag_errors(twin.clone(), sources));
+    tasks.spawn(watch_quality(twin.clone(), sites.clone(), quality_days));
     let state = dashboards::AppState {
         twin,
         historian,

@@ -215,3 +215,51 @@ pub fn run_failing(args: &[&str]) -> String {
     );
     stderr
 }
+
+/// A throw-away InfluxDB 1.x on loopback (`scripts/influxdb.sh`), stopped when dropped.
+pub struct Influxd {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Influxd {
+    pub fn start() -> Influxd {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port_block(2);
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/influxdb.sh"))
+            .args(["start", dir.path().to_str().unwrap(), &port.to_string()])
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "influxd did not start (run `bash scripts/test-deps.sh`): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Influxd { dir, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs an InfluxQL query against database `db`; the JSON answer.
+    pub fn query(&self, db: &str, q: &str) -> serde_json::Value {
+        ureq::get(&format!("{}/query", self.url()))
+            .query("db", db)
+            .query("q", q)
+            .call()
+            .expect("InfluxQL query")
+            .into_json()
+            .unwrap()
+    }
+}
+
+impl Drop for Influxd {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(repo().join("scripts/influxdb.sh"))
+            .args(["stop", self.dir.path().to_str().unwrap()])
+            .output();
+    }
+}
