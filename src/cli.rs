@@ -155,10 +155,20 @@ pub(crate) struct InfluxArgs {
     /// Where samples wait until InfluxDB has confirmed them.
     #[arg(long, default_value = "pharmatwin-spool")]
     spool_dir: PathBuf,
+    /// Seconds a reader looks back behind its cursor again: points that reach InfluxDB later
+    /// than this (an edge's spool replaying) reach the live twin only through history reads.
+    #[arg(long, default_value_t = 30)]
+    influx_read_overlap_s: u64,
 }
 
 impl InfluxArgs {
     fn config(&self) -> connectors::InfluxConfig {
+        let mut c = self.api_config();
+        c.read.overlap = std::time::Duration::from_secs(self.influx_read_overlap_s.max(1));
+        c
+    }
+
+    fn api_config(&self) -> connectors::InfluxConfig {
         if self.influx_api == "v2" {
             return connectors::InfluxConfig::v2(
                 self.influx_url.clone(),
@@ -204,6 +214,20 @@ enum Evaluate {
         #[arg(long)]
         truth: PathBuf,
         /// Print `{"rmse":…,"score":…,…}` instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Critical-quality-attribute prediction on batch records (`Laboratory.csv` and
+    /// `Process.csv` joined on `batch`): trains on `--train-dir`, tests on `--test-dir`,
+    /// prints RMSE, R² and the mean-only baseline's RMSE.
+    Quality {
+        #[arg(long)]
+        train_dir: PathBuf,
+        #[arg(long)]
+        test_dir: PathBuf,
+        /// A laboratory column, e.g. `tbl_tensile`, `impurities_total`, `dissolution_av`.
+        #[arg(long)]
+        target: String,
         #[arg(long)]
         json: bool,
     },
@@ -341,6 +365,15 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
                     json,
                 },
         } => evaluate::rul(&train, &test, &truth, json),
+        Command::Evaluate {
+            what:
+                Evaluate::Quality {
+                    train_dir,
+                    test_dir,
+                    target,
+                    json,
+                },
+        } => evaluate::quality(&train_dir, &test_dir, &target, json),
         Command::Evaluate {
             what:
                 Evaluate::Mspc {

@@ -22,6 +22,8 @@ pub(crate) struct SimSettings {
 const CHANNEL_BATCHES: usize = 256;
 /// How often the twin reads what arrived in the store.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
+/// InfluxDB is read with an overlap window: less often, to keep those reads cheap.
+const INFLUX_FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The running parts of one pipeline, for diagnostics.
 struct Ingest {
@@ -74,16 +76,13 @@ pub(crate) async fn run(
             })
         })
     };
-    serve_twin(
-        sites,
+    let store = Store {
         historian,
-        listen,
-        quality_days,
+        follow_every: FOLLOW_INTERVAL,
         diagnostics,
-        tasks,
-        ingest.sources,
-    )
-    .await
+        sources: ingest.sources,
+    };
+    serve_twin(sites, store, listen, quality_days, tasks).await
 }
 
 /// One plant's connectors into InfluxDB, through the spool — until interrupted.
@@ -143,33 +142,43 @@ pub(crate) async fn central(
     );
     let historian: Arc<dyn Historian> = influx.clone();
     let diagnostics = Arc::new(move || serde_json::json!({ "historian": influx.status() }));
-    serve_twin(
-        sites,
+    let store = Store {
         historian,
-        listen,
-        quality_days,
+        follow_every: INFLUX_FOLLOW_INTERVAL,
         diagnostics,
-        JoinSet::new(),
-        Vec::new(),
-    )
-    .await
+        sources: Vec::new(),
+    };
+    serve_twin(sites, store, listen, quality_days, JoinSet::new()).await
+}
+
+/// What the twin reads and how: the historian, how often to tail it, what diagnostics show
+/// and which sources report tag errors (none when the connectors run elsewhere).
+struct Store {
+    historian: Arc<dyn Historian>,
+    follow_every: Duration,
+    diagnostics: dashboards::Diagnostics,
+    sources: Vec<Arc<SourceStatus>>,
 }
 
 /// The twin following `historian`, its quality models, and the web view.
 async fn serve_twin(
     sites: Vec<Arc<Site>>,
-    historian: Arc<dyn Historian>,
+    store: Store,
     listen: SocketAddr,
     quality_days: f64,
-    diagnostics: dashboards::Diagnostics,
     mut tasks: JoinSet<()>,
-    sources: Vec<Arc<SourceStatus>>,
 ) -> Result<()> {
+    let Store {
+        historian,
+        follow_every,
+        diagnostics,
+        sources,
+    } = store;
     let twin = Twin::new(sites.clone());
     tasks.spawn(twin_core::follow(
         twin.clone(),
         historian.clone(),
-        FOLLOW_INTERVAL,
+        follow_every,
     ));
     tasks.spawn(report_tag_errors(twin.clone(), sources));
     tasks.spawn(watch_quality(twin.clone(), sites.clone(), quality_days));
