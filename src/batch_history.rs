@@ -144,6 +144,15 @@ impl SimulatedSite {
         self.upset = None;
     }
 
+    pub(crate) fn site_id(&self) -> &str {
+        &self.site.id
+    }
+
+    /// Batches in progress.
+    pub(crate) fn running(&self) -> impl Iterator<Item = &BatchRecord> {
+        self.recorder.running()
+    }
+
     /// Completed batches seen from their start, oldest first.
     pub(crate) fn records(&self) -> impl Iterator<Item = &BatchRecord> {
         self.recorder.completed().filter(|b| b.from_start)
