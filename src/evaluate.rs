@@ -301,8 +301,8 @@ pub(crate) fn batches(
         .map(|c| c.ratio)
         .fold(0.0, f64::max);
     let lab_out = |batch: &str, cqa: &str| {
-        test.iter()
-            .chain(runs.iter().flat_map(|r| r.records()))
+        runs.iter()
+            .flat_map(|r| r.records())
             .find(|b| b.id == batch)
             .and_then(|b| b.lab.get(cqa))
             .map(|v| {

@@ -357,6 +357,10 @@ impl ReleaseWatch {
     }
 }
 
+/// Completed batches per site the release watch looks at: days of production, longer than
+/// any lab takes.
+const RECENT_BATCHES: usize = 50;
+
 impl crate::Twin {
     /// Installs the quality models every later prediction uses.
     pub fn set_quality_models(&self, models: QualityModels) {
@@ -382,29 +386,22 @@ impl crate::Twin {
         let Some(models) = self.quality_models() else {
             return Vec::new();
         };
-        let awaiting: Vec<BatchRecord> = self
+        // The recent batches, tested or not: `check` predicts those still waiting for the
+        // lab and gives earlier alerts the lab result of theirs.
+        let recent: Vec<BatchRecord> = self
             .with_batches(None, |r| {
                 r.running()
-                    .chain(r.completed().rev().take(50))
-                    .filter(|b| b.lab.is_empty() || b.end.is_none())
+                    .chain(r.completed().rev().take(RECENT_BATCHES))
                     .cloned()
                     .collect::<Vec<_>>()
             })
             .into_iter()
             .flatten()
             .collect();
-        let mut watch = self.release.lock().unwrap_or_else(|e| e.into_inner());
-        let raised = watch.check(&models, &awaiting, now);
-        // Alerts learn their batch's lab result once it is released.
-        let tested: Vec<BatchRecord> = watch
-            .alerts()
-            .iter()
-            .filter(|a| a.lab_value.is_none())
-            .filter_map(|a| self.batch(&a.batch))
-            .filter(|b| !b.lab.is_empty())
-            .collect();
-        watch.check(&models, &tested, now);
-        raised
+        self.release
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .check(&models, &recent, now)
     }
 
     /// Every release-risk alert raised so far, oldest first.
