@@ -9,11 +9,16 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use model::{Site, Value};
-use sites::physics::{LabResult, Phase, Plant};
-use twin_core::{BatchRecord, BatchRecorder, QualityModels, ReleaseWatch};
+use sites::physics::{Health, LabResult, Maintenance, Phase, Plant};
+use twin_core::{
+    BatchRecord, BatchRecorder, ClosedWindow, ConditionMonitor, MaintenanceModels,
+    MaintenanceWatch, QualityModels, ReleaseWatch,
+};
 
 /// Simulated time between two readings of the plant.
 const STEP: Duration = Duration::from_secs(60);
+/// Steps in a simulated hour: maintenance predictions run hourly.
+const STEPS_PER_HOUR: usize = 60;
 
 /// A deliberate process upset: from `after`, the next batch of `line` to reach compression
 /// is pressed at `factor` × its recipe's compression force (tablets too hard, dissolution
@@ -35,6 +40,19 @@ pub(crate) struct SimulatedSite {
     upset: Option<(OverCompression, usize)>,
     /// The batch the upset hit and when the set-point was written.
     pub(crate) upset_hit: Option<(String, DateTime<Utc>)>,
+    /// Condition windows of the units, when maintenance is being trained or scored.
+    condition: Option<Condition>,
+}
+
+/// Condition monitoring of an offline run: windows labelled with the true wear (training),
+/// or predictions and the alerts they raise (scoring).
+pub(crate) struct Condition {
+    monitor: ConditionMonitor,
+    /// Closed windows with the units' true wear at their end.
+    pub(crate) labelled: Vec<(ClosedWindow, Health)>,
+    scoring: Option<(Arc<MaintenanceModels>, MaintenanceWatch)>,
+    /// Alert id and the true wear of its part when it was raised.
+    pub(crate) raised_at_wear: Vec<(u64, f64)>,
 }
 
 /// Quality predictions made while the plant runs: models and the alerts they raise.
@@ -55,7 +73,36 @@ impl SimulatedSite {
             previous: Vec::new(),
             upset: None,
             upset_hit: None,
+            condition: None,
         }
+    }
+
+    /// Watches the units' condition from now on: with models, predicts and raises alerts
+    /// every simulated hour; without, keeps labelled windows for training.
+    pub(crate) fn watch_condition(
+        &mut self,
+        policy: Maintenance,
+        scoring: Option<(Arc<MaintenanceModels>, MaintenanceWatch)>,
+    ) {
+        self.plant.set_maintenance(policy);
+        let mut monitor = ConditionMonitor::new(&self.site);
+        if scoring.is_none() {
+            monitor.collect_windows();
+        }
+        self.condition = Some(Condition {
+            monitor,
+            labelled: Vec::new(),
+            scoring,
+            raised_at_wear: Vec::new(),
+        });
+    }
+
+    pub(crate) fn condition(&self) -> Option<&Condition> {
+        self.condition.as_ref()
+    }
+
+    pub(crate) fn plant(&self) -> &Plant {
+        &self.plant
     }
 
     /// Plans an upset; ignored when the line has no press.
@@ -95,14 +142,21 @@ impl SimulatedSite {
             self.apply_upset();
             let now = self.plant.now();
             let values = self.plant.sample();
-            let changed = values
+            let changed: Vec<_> = values
                 .iter()
                 .enumerate()
                 .filter(|(i, v)| self.previous.get(*i) != Some(*v))
-                .map(|(i, v)| (i, v, now));
-            self.recorder.observe(changed);
+                .map(|(i, v)| (i, v, now))
+                .collect();
+            self.recorder.observe(changed.iter().copied());
+            if let Some(c) = &mut self.condition {
+                c.monitor.observe(changed.iter().copied());
+            }
             self.previous.clear();
             self.previous.extend_from_slice(values);
+            if let Some(c) = &mut self.condition {
+                c.after_step(&self.plant, now, step % STEPS_PER_HOUR == 0);
+            }
             if let Some(w) = watch.as_deref_mut().filter(|_| step % watch_every == 0) {
                 let awaiting = self
                     .recorder
@@ -161,6 +215,37 @@ impl SimulatedSite {
     /// Lab results released so far, with their noise-free values.
     pub(crate) fn truth(&self) -> Vec<LabResult> {
         self.plant.lab_results()
+    }
+}
+
+impl Condition {
+    fn after_step(&mut self, plant: &Plant, now: DateTime<Utc>, hourly: bool) {
+        for w in self.monitor.take_closed() {
+            if let Some(h) = plant.health(&w.line, &w.equipment) {
+                self.labelled.push((w, h));
+            }
+        }
+        let Some((models, watch)) = self.scoring.as_mut().filter(|_| hourly) else {
+            return;
+        };
+        let risks = self.monitor.score(models);
+        for n in watch.check(&risks, now) {
+            if n.event == "raised" {
+                let a = &n.alert;
+                let wear = plant.health(&a.line, &a.equipment).map_or(f64::NAN, |h| {
+                    sites::physics::Part::parse(&a.part).map_or(f64::NAN, |p| h.wear(p))
+                });
+                self.raised_at_wear.push((a.id, wear));
+            }
+        }
+    }
+
+    pub(crate) fn monitor(&self) -> &ConditionMonitor {
+        &self.monitor
+    }
+
+    pub(crate) fn watch(&self) -> Option<&MaintenanceWatch> {
+        self.scoring.as_ref().map(|(_, w)| w)
     }
 }
 

@@ -3,6 +3,7 @@
 //! monitoring, and the learners they share.
 
 pub mod gbm;
+pub mod maintenance;
 pub mod mspc;
 pub mod quality;
 pub mod rul;

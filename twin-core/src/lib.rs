@@ -6,15 +6,22 @@
 //! the live value when its source time is newer.
 
 mod batches;
+mod condition;
 mod follow;
 mod live;
+mod maintenance;
 mod quality;
 pub mod spc;
 mod views;
 
 pub use batches::{BatchRecord, BatchRecorder, LabValue, ParamStats, PhaseSpan};
+pub use condition::{ClosedWindow, ConditionMonitor, Driver, PartRisk, WATCHED};
 pub use follow::{follow, FollowError};
 pub use live::{LiveValue, Twin};
+pub use maintenance::{
+    Action, AlertError, AlertState, MaintenanceAlert, MaintenanceModels, MaintenanceWatch,
+    Notification, Severity,
+};
 pub use quality::{
     CqaPrediction, QualityError, QualityModels, ReleaseRisk, ReleaseWatch, MIN_TRAINING_BATCHES,
 };

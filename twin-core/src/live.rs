@@ -7,7 +7,10 @@ use model::{Quality, Sample, Site, Value};
 use serde::Serialize;
 use std::sync::{Mutex, RwLock};
 
-use crate::{batches::BatchRecorder, QualityModels, ReleaseWatch};
+use crate::{
+    batches::BatchRecorder, condition::ConditionMonitor, maintenance::MaintenanceState,
+    QualityModels, ReleaseWatch,
+};
 use tokio::sync::broadcast;
 
 /// The newest value of one signal, as last read from the historian.
@@ -46,6 +49,8 @@ pub struct Twin {
     pub(crate) batches: Vec<Mutex<BatchRecorder>>,
     pub(crate) quality: RwLock<Option<Arc<QualityModels>>>,
     pub(crate) release: Mutex<ReleaseWatch>,
+    pub(crate) conditions: Vec<Mutex<ConditionMonitor>>,
+    pub(crate) maintenance: MaintenanceState,
 }
 
 impl Twin {
@@ -80,7 +85,13 @@ impl Twin {
             .iter()
             .map(|s| Mutex::new(BatchRecorder::new(s)))
             .collect();
+        let conditions = sites
+            .iter()
+            .map(|s| Mutex::new(ConditionMonitor::new(s)))
+            .collect();
         Arc::new(Twin {
+            conditions,
+            maintenance: MaintenanceState::default(),
             live: RwLock::new(vec![None; refs.len()]),
             site_offset,
             batches,
@@ -147,14 +158,20 @@ impl Twin {
                 .get(site + 1)
                 .copied()
                 .unwrap_or(self.refs.len());
-            let mine = fresh
-                .iter()
-                .filter(|(i, _, _)| (first..end).contains(i))
-                .map(|&(i, v, t)| (i - first, v, t));
+            let mine = || {
+                fresh
+                    .iter()
+                    .filter(|(i, _, _)| (first..end).contains(i))
+                    .map(|&(i, v, t)| (i - first, v, t))
+            };
             recorder
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .observe(mine);
+                .observe(mine());
+            self.conditions[site]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .observe(mine());
         }
         if changed > 0 {
             // Nobody listening is fine: the web view may not be open.

@@ -15,6 +15,7 @@ use super::{
     quality::{self, BatchResult},
     shift::{Roster, ShiftEvent},
     stochastic::{exp_duration, happens, uniform},
+    wear::Maintenance,
 };
 
 /// What an equipment of the site file is to the model.
@@ -58,6 +59,7 @@ pub(crate) struct LineModel {
     pub(crate) released: Vec<BatchResult>,
     loads: Vec<RoomLoad>,
     staff: Vec<u32>,
+    pub(crate) maintenance: Maintenance,
 }
 
 /// What the line needs to know about its site.
@@ -144,6 +146,7 @@ impl LineModel {
             prefix,
             loads: vec![RoomLoad::default(); rooms.len()],
             staff: vec![0; rooms.len()],
+            maintenance: Maintenance::Condition,
             machines,
             rooms,
             roster,
@@ -182,7 +185,7 @@ impl LineModel {
         // Trainings lapse in the middle of a shift, too.
         self.assign_operators(now);
         for m in &mut self.machines {
-            m.tick_timer(dt, rng);
+            m.tick_timer(now, dt, rng);
         }
         self.control(clock, dt, rng);
 
@@ -252,11 +255,24 @@ impl LineModel {
     /// and the start of the next batch.
     fn control(&mut self, clock: &Clock, dt: f64, rng: &mut SmallRng) {
         let now = clock.now;
+        for i in 0..self.machines.len() {
+            let m = &mut self.machines[i];
+            if m.core.renewing.is_some() {
+                continue;
+            }
+            if let Some(part) = m.core.wear.failed() {
+                // Unplanned: parts and people have to be found first.
+                m.fail(part, now, part.hours() * 3600.0 * uniform(rng, 1.5, 3.0));
+                if self.active == Some(i) {
+                    self.abort_batch(now, rng);
+                }
+            }
+        }
         if let Some(i) = self.active {
             let m = &mut self.machines[i];
             if m.core.state == PackMl::Execute {
                 if happens(rng, m.core.wear.breakdown_rate(), dt) {
-                    m.abort(uniform(rng, 2.0, 6.0) * 3600.0);
+                    m.abort(now, uniform(rng, 2.0, 6.0) * 3600.0);
                     self.abort_batch(now, rng);
                 } else if happens(rng, m.holds_per_h(), dt) {
                     let mean = m.rating().hold_mean_min * 60.0;
@@ -272,7 +288,7 @@ impl LineModel {
         for m in &mut self.machines {
             if m.core.state != PackMl::Idle {
                 waiting = true;
-            } else if let Some(what) = m.core.wear.due() {
+            } else if let Some(what) = m.core.wear.due(self.maintenance) {
                 m.start_renewal(what, rng);
                 waiting = true;
             }

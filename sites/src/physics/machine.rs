@@ -10,7 +10,7 @@ use super::{
     material::Materials,
     stochastic::{approach, uniform, Noise},
     unit_ops::Unit,
-    wear::{Renewal, Wear},
+    wear::{Part, Wear, WearEventKind, WearLog, ONSET},
 };
 
 /// PackML machine state, as the plant's OPC UA servers publish it.
@@ -278,7 +278,7 @@ pub(crate) struct Core {
     /// Seconds left in a timed state (COMPLETE, HELD, ABORTED, STOPPED).
     pub(crate) timer: f64,
     /// What a STOPPED or ABORTED unit is having renewed.
-    pub(crate) renewing: Option<Renewal>,
+    pub(crate) renewing: Option<Part>,
     pub(crate) wear: Wear,
     pub(crate) sp: SetPoints,
     /// Load of the main drive, 0..1 of its rating.
@@ -296,6 +296,8 @@ pub(crate) struct Core {
     pub(crate) filter_hours: f64,
     pub(crate) operator: String,
     pub(crate) qualified: bool,
+    /// Onsets, failures and renewals of the unit's parts (ground truth).
+    pub(crate) events: Vec<WearLog>,
 }
 
 #[derive(Debug, Clone)]
@@ -349,6 +351,7 @@ impl Machine {
                 filter_hours: 0.0,
                 operator: String::new(),
                 qualified: false,
+                events: Vec::new(),
             },
             unit,
         }
@@ -360,7 +363,7 @@ impl Machine {
 
     /// Runs down the timer of a timed state: a hold ends back in EXECUTE, cleaning, repair
     /// and maintenance end in IDLE with the renewed part as good as new.
-    pub(crate) fn tick_timer(&mut self, dt: f64, rng: &mut SmallRng) {
+    pub(crate) fn tick_timer(&mut self, now: f64, dt: f64, rng: &mut SmallRng) {
         let c = &mut self.core;
         if !matches!(
             c.state,
@@ -373,12 +376,18 @@ impl Machine {
             return;
         }
         c.timer = 0.0;
+        let planned = c.state == PackMl::Stopped;
         c.state = match c.state {
             PackMl::Held => PackMl::Execute,
             _ => PackMl::Idle,
         };
         if let Some(what) = c.renewing.take() {
             c.wear.renew(what, rng);
+            c.events.push(WearLog {
+                part: what,
+                kind: WearEventKind::Renewed { planned },
+                at: now,
+            });
             self.unit.renewed(what);
         }
     }
@@ -388,11 +397,31 @@ impl Machine {
         self.core.timer = seconds;
     }
 
-    /// A breakdown: the batch is lost, the unit waits for repair of its drive.
-    pub(crate) fn abort(&mut self, repair_s: f64) {
+    /// A breakdown of the drive: the batch is lost, the unit waits for repair of its
+    /// bearing. A worn bearing's breakdown is its failure; a sound one's a random trip.
+    pub(crate) fn abort(&mut self, now: f64, repair_s: f64) {
+        let kind = if self.core.wear.bearing >= ONSET {
+            WearEventKind::Failure
+        } else {
+            WearEventKind::Trip
+        };
+        self.break_down(Part::Bearing, kind, now, repair_s);
+    }
+
+    /// A part worn past its failure point gives out.
+    pub(crate) fn fail(&mut self, part: Part, now: f64, repair_s: f64) {
+        self.break_down(part, WearEventKind::Failure, now, repair_s);
+    }
+
+    fn break_down(&mut self, part: Part, kind: WearEventKind, now: f64, repair_s: f64) {
         self.core.state = PackMl::Aborted;
         self.core.timer = repair_s;
-        self.core.renewing = Some(Renewal::Bearing);
+        self.core.renewing = Some(part);
+        self.core.events.push(WearLog {
+            part,
+            kind,
+            at: now,
+        });
     }
 
     pub(crate) fn complete(&mut self, cleaning_s: f64) {
@@ -400,7 +429,7 @@ impl Machine {
         self.core.timer = cleaning_s;
     }
 
-    pub(crate) fn start_renewal(&mut self, what: Renewal, rng: &mut SmallRng) {
+    pub(crate) fn start_renewal(&mut self, what: Part, rng: &mut SmallRng) {
         self.core.state = PackMl::Stopped;
         self.core.timer = what.hours() * 3600.0 * uniform(rng, 0.7, 1.4);
         self.core.renewing = Some(what);
@@ -452,8 +481,18 @@ impl Machine {
         c.energy_kwh += c.power_kw.max(0.0) * env.dt / 3600.0;
         let hours = env.dt / 3600.0;
         let running_hours = if c.turning { hours } else { 0.0 };
+        let before = Part::ALL.map(|p| c.wear.get(p));
         c.wear
             .run(running_hours, c.load, c.tooling_use, c.filter_hours);
+        for (p, b) in Part::ALL.into_iter().zip(before) {
+            if b < ONSET && c.wear.get(p) >= ONSET && c.wear.has(p) {
+                c.events.push(WearLog {
+                    part: p,
+                    kind: WearEventKind::Onset,
+                    at: env.clock.now,
+                });
+            }
+        }
         // Friction heat of the bearing rises with load and with damage.
         let rise = if c.turning {
             (8.0 + 24.0 * c.load) * (1.0 + 1.5 * c.wear.bearing.powi(2))

@@ -34,6 +34,7 @@ pub use machine::PackMl;
 pub use quality::{
     Cqas, ASSAY_NOISE, CONTENT_UNIFORMITY_NOISE, DISSOLUTION_NOISE, IMPURITIES_NOISE,
 };
+pub use wear::{Maintenance, Part, WearEventKind, FAILURE, ONSET};
 
 use binding::{coerce, number, Binding, Generic, Source};
 use clock::Clock;
@@ -78,6 +79,28 @@ pub struct Health {
     pub filter: f64,
 }
 
+impl Health {
+    /// The damage of one part.
+    pub fn wear(&self, part: Part) -> f64 {
+        match part {
+            Part::Bearing => self.bearing,
+            Part::Tooling => self.tooling,
+            Part::Filter => self.filter,
+        }
+    }
+}
+
+/// An onset, failure or renewal of a unit's part, at simulated time `at` (ground truth of
+/// maintenance predictions).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WearEvent {
+    pub line: String,
+    pub equipment: String,
+    pub part: Part,
+    pub kind: WearEventKind,
+    pub at: DateTime<Utc>,
+}
+
 /// A batch's released lab results beside their noise-free values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabResult {
@@ -101,6 +124,8 @@ pub struct Plant {
     lines: Vec<LineModel>,
     bindings: Vec<Binding>,
     values: Vec<Value>,
+    /// Equipment id of every process unit, per line, in the line's machine order.
+    machine_ids: Vec<Vec<String>>,
 }
 
 impl Plant {
@@ -125,9 +150,17 @@ impl Plant {
         let mut lines = Vec::with_capacity(site.lines.len());
         let mut bindings = Vec::with_capacity(site.signal_count());
         let mut probe = Noise::new(SmallRng::seed_from_u64(0));
+        let mut machine_ids = Vec::with_capacity(site.lines.len());
         for (li, line) in site.lines.iter().enumerate() {
             let first_start = clock.now + uniform(&mut rng, 0.0, 16.0 * 3600.0);
             let (model, slots) = LineModel::new(traits, li, line, &clock, first_start, &mut rng);
+            let mut ids = vec![String::new(); model.machines.len()];
+            for (equipment, slot) in line.equipment.iter().zip(&slots) {
+                if let Slot::Machine(m) = *slot {
+                    ids[m].clone_from(&equipment.id);
+                }
+            }
+            machine_ids.push(ids);
             for (equipment, slot) in line.equipment.iter().zip(&slots) {
                 for signal in &equipment.signals {
                     let known = match *slot {
@@ -179,6 +212,7 @@ impl Plant {
             lines,
             bindings,
             values,
+            machine_ids,
         };
         while plant.clock.now < -1e-9 {
             let dt = (-plant.clock.now).min(WARM_UP_STEP_S);
@@ -310,13 +344,7 @@ impl Plant {
 
     /// The hidden degradation of a process unit (ground truth for maintenance predictions).
     pub fn health(&self, line: &str, equipment: &str) -> Option<Health> {
-        let (line, machine) = self.bindings.iter().find_map(|b| match b.source {
-            Source::Machine {
-                line: l,
-                machine: m,
-            } if b.line == line && b.equipment == equipment => Some((l, m)),
-            _ => None,
-        })?;
+        let (line, machine) = self.machine(line, equipment)?;
         let core = &self.lines[line].machines[machine].core;
         Some(Health {
             state: core.state,
@@ -324,6 +352,65 @@ impl Plant {
             tooling: core.wear.tooling,
             filter: core.wear.filter,
         })
+    }
+
+    /// The process units: line and equipment id of each.
+    pub fn units(&self) -> Vec<(String, String)> {
+        self.lines
+            .iter()
+            .zip(&self.machine_ids)
+            .flat_map(|(l, ids)| ids.iter().map(|e| (l.id.clone(), e.clone())))
+            .collect()
+    }
+
+    /// Whether a unit has this wearing part.
+    pub fn has_part(&self, line: &str, equipment: &str, part: Part) -> bool {
+        self.machine(line, equipment)
+            .is_some_and(|(l, m)| self.lines[l].machines[m].core.wear.has(part))
+    }
+
+    /// Sets how maintenance renews parts on every line.
+    pub fn set_maintenance(&mut self, policy: Maintenance) {
+        for l in &mut self.lines {
+            l.maintenance = policy;
+        }
+    }
+
+    /// Injects a fault: `part` of the unit wears `factor` times faster until it is renewed.
+    /// Returns false when the unit or the part does not exist.
+    pub fn inject(&mut self, line: &str, equipment: &str, part: Part, factor: f64) -> bool {
+        let Some((l, m)) = self.machine(line, equipment) else {
+            return false;
+        };
+        let wear = &mut self.lines[l].machines[m].core.wear;
+        if !wear.has(part) {
+            return false;
+        }
+        wear.accelerate(part, factor);
+        true
+    }
+
+    /// Every onset, failure and renewal of a part so far, in time order per unit.
+    pub fn wear_events(&self) -> Vec<WearEvent> {
+        let mut out = Vec::new();
+        for (l, ids) in self.lines.iter().zip(&self.machine_ids) {
+            for (m, id) in l.machines.iter().zip(ids) {
+                out.extend(m.core.events.iter().map(|e| WearEvent {
+                    line: l.id.clone(),
+                    equipment: id.clone(),
+                    part: e.part,
+                    kind: e.kind,
+                    at: self.clock.datetime_at(e.at),
+                }));
+            }
+        }
+        out
+    }
+
+    fn machine(&self, line: &str, equipment: &str) -> Option<(usize, usize)> {
+        let l = self.lines.iter().position(|l| l.id == line)?;
+        let m = self.machine_ids[l].iter().position(|e| e == equipment)?;
+        Some((l, m))
     }
 
     /// Every lab result released so far, with the noise-free CQAs a perfect model would

@@ -7,10 +7,29 @@ use rand::rngs::SmallRng;
 
 use super::stochastic::uniform;
 
-/// Damage at which planned maintenance renews a part between batches.
+/// Damage at which condition-based maintenance renews a part between batches.
 pub(crate) const BEARING_RENEWAL: f64 = 0.8;
 pub(crate) const TOOLING_RENEWAL: f64 = 0.85;
 pub(crate) const FILTER_RENEWAL: f64 = 0.85;
+
+/// Damage at which a part fails in service: the unit trips and its batch is lost.
+pub const FAILURE: f64 = 1.0;
+/// Damage from which a fault is present (ground truth of fault onset): past it the part's
+/// signals stand clearly out of their healthy spread.
+pub const ONSET: f64 = 0.6;
+
+/// How the plant's maintenance department decides to renew a part.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Maintenance {
+    /// Inspections find worn parts and renew them before they fail (the default).
+    Condition,
+    /// Preventive maintenance on the maker's schedule: a part is renewed when its use since
+    /// the last renewal reaches `fraction` of the maker's nominal life. Units that wear
+    /// faster than nominal (old, heavily loaded, humid sites) fail before it comes.
+    Interval { fraction: f64 },
+    /// No planned maintenance: every part runs to failure (run-to-failure histories).
+    RunToFailure,
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Wear {
@@ -24,6 +43,10 @@ pub(crate) struct Wear {
     tooling_life: f64,
     /// Running hours a clean filter lasts here.
     filter_life_h: f64,
+    /// How much faster than the maker's nominal life this unit wears (age, site, unit).
+    ageing: f64,
+    /// Wear-rate multipliers per part from injected faults (1 = none).
+    boost: [f64; 3],
 }
 
 impl Wear {
@@ -46,39 +69,77 @@ impl Wear {
             bearing_life_h: bearing_life_h / ageing,
             tooling_life: tooling_life / ageing,
             filter_life_h: filter_life_h / ageing,
+            ageing,
+            boost: [1.0; 3],
         }
     }
 
     /// Wear from `hours` of running with `tooling_use` units of tooling use.
     pub(crate) fn run(&mut self, hours: f64, load: f64, tooling_use: f64, filter_hours: f64) {
         // Bearing damage grows with load (a lightly loaded drive lasts longer).
-        self.bearing += hours * (0.4 + 0.6 * load.clamp(0.0, 1.5)) / self.bearing_life_h;
+        let [b, t, f] = self.boost;
+        self.bearing += b * hours * (0.4 + 0.6 * load.clamp(0.0, 1.5)) / self.bearing_life_h;
         if self.tooling_life > 0.0 {
-            self.tooling += tooling_use / self.tooling_life;
+            self.tooling += t * tooling_use / self.tooling_life;
         }
         if self.filter_life_h > 0.0 {
-            self.filter += filter_hours / self.filter_life_h;
+            self.filter += f * filter_hours / self.filter_life_h;
         }
     }
 
-    /// What planned maintenance should renew now, if anything (between batches).
-    pub(crate) fn due(&self) -> Option<Renewal> {
-        if self.bearing >= BEARING_RENEWAL {
-            Some(Renewal::Bearing)
-        } else if self.tooling >= TOOLING_RENEWAL {
-            Some(Renewal::Tooling)
-        } else if self.filter >= FILTER_RENEWAL {
-            Some(Renewal::Filter)
-        } else {
-            None
+    pub(crate) fn get(&self, part: Part) -> f64 {
+        match part {
+            Part::Bearing => self.bearing,
+            Part::Tooling => self.tooling,
+            Part::Filter => self.filter,
         }
     }
 
-    pub(crate) fn renew(&mut self, what: Renewal, rng: &mut SmallRng) {
+    /// Whether the unit has this part at all (tooling and filters are not on every kind).
+    pub(crate) fn has(&self, part: Part) -> bool {
+        match part {
+            Part::Bearing => true,
+            Part::Tooling => self.tooling_life > 0.0,
+            Part::Filter => self.filter_life_h > 0.0,
+        }
+    }
+
+    /// What planned maintenance should renew now under `policy`, if anything (between
+    /// batches).
+    pub(crate) fn due(&self, policy: Maintenance) -> Option<Part> {
+        let limits = match policy {
+            Maintenance::Condition => [BEARING_RENEWAL, TOOLING_RENEWAL, FILTER_RENEWAL],
+            // The planner counts use against the nominal life, which is `ageing` times
+            // this unit's real one.
+            Maintenance::Interval { fraction } => [fraction * self.ageing; 3],
+            Maintenance::RunToFailure => return None,
+        };
+        Part::ALL
+            .into_iter()
+            .zip(limits)
+            .find(|&(p, limit)| self.has(p) && self.get(p) >= limit)
+            .map(|(p, _)| p)
+    }
+
+    /// The part that has failed, if any.
+    pub(crate) fn failed(&self) -> Option<Part> {
+        Part::ALL
+            .into_iter()
+            .find(|&p| self.has(p) && self.get(p) >= FAILURE)
+    }
+
+    /// An injected fault: `part` wears `factor` times faster from now on.
+    pub(crate) fn accelerate(&mut self, part: Part, factor: f64) {
+        self.boost[part as usize] = factor.max(0.0);
+    }
+
+    pub(crate) fn renew(&mut self, what: Part, rng: &mut SmallRng) {
+        // A new part ends an injected fault.
+        self.boost[what as usize] = 1.0;
         match what {
-            Renewal::Bearing => self.bearing = uniform(rng, 0.01, 0.04),
-            Renewal::Tooling => self.tooling = 0.0,
-            Renewal::Filter => self.filter = uniform(rng, 0.0, 0.03),
+            Part::Bearing => self.bearing = uniform(rng, 0.01, 0.04),
+            Part::Tooling => self.tooling = 0.0,
+            Part::Filter => self.filter = uniform(rng, 0.0, 0.03),
         }
     }
 
@@ -89,23 +150,61 @@ impl Wear {
     }
 }
 
-/// A part renewed by maintenance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Renewal {
+/// A wearing part of a process unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Part {
+    /// The main drive bearing.
     Bearing,
+    /// Punches and dies, mill screen, sealing tool.
     Tooling,
+    /// Process air or HEPA filter.
     Filter,
 }
 
-impl Renewal {
+impl Part {
+    pub const ALL: [Part; 3] = [Part::Bearing, Part::Tooling, Part::Filter];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Part::Bearing => "bearing",
+            Part::Tooling => "tooling",
+            Part::Filter => "filter",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Part> {
+        Part::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
     /// How long the unit stands still for it, in hours (mean).
     pub(crate) fn hours(self) -> f64 {
         match self {
-            Renewal::Bearing => 5.0,
-            Renewal::Tooling => 1.5,
-            Renewal::Filter => 2.0,
+            Part::Bearing => 5.0,
+            Part::Tooling => 1.5,
+            Part::Filter => 2.0,
         }
     }
+}
+
+/// What happened to a part, for the ground truth of maintenance predictions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WearEventKind {
+    /// The part's damage crossed [`ONSET`]: a fault is present from here.
+    Onset,
+    /// The part failed in service.
+    Failure,
+    /// A trip of the drive not caused by wear (random; no prediction can see it coming).
+    Trip,
+    /// The part was renewed: `planned` by maintenance, or as the repair after a failure.
+    Renewed { planned: bool },
+}
+
+/// One event of one part of a unit, at simulated seconds `at`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct WearLog {
+    pub(crate) part: Part,
+    pub(crate) kind: WearEventKind,
+    pub(crate) at: f64,
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use super::{
     machine::{Core, Env, Kind, Mode, ReadCtx},
     material::Materials,
     stochastic::Noise,
-    wear::{Renewal, Wear},
+    wear::{Part, Wear},
 };
 
 pub(crate) use self::{
@@ -124,10 +124,10 @@ impl Unit {
     }
 
     /// Maintenance renewed a part; counters of the tooling start again.
-    pub(crate) fn renewed(&mut self, what: Renewal) {
+    pub(crate) fn renewed(&mut self, what: Part) {
         match (self, what) {
-            (Unit::Compression(u), Renewal::Tooling) => u.new_punches(),
-            (Unit::Packaging(u), Renewal::Tooling) => u.new_sealing_tool(),
+            (Unit::Compression(u), Part::Tooling) => u.new_punches(),
+            (Unit::Packaging(u), Part::Tooling) => u.new_sealing_tool(),
             _ => {}
         }
     }
