@@ -97,6 +97,11 @@ impl SimulatedSite {
         });
     }
 
+    /// Accelerated life test: every part wears `pace` times faster.
+    pub(crate) fn accelerate_wear(&mut self, pace: f64) {
+        self.plant.set_wear_pace(pace);
+    }
+
     pub(crate) fn condition(&self) -> Option<&Condition> {
         self.condition.as_ref()
     }

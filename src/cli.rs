@@ -270,8 +270,12 @@ enum Evaluate {
         days: f64,
         #[arg(long, default_value_t = 7)]
         seed: u64,
-        #[arg(long, default_value_t = 60.0)]
+        #[arg(long, default_value_t = 30.0)]
         train_days: f64,
+        /// The training fleet wears this many times faster than in service (accelerated
+        /// life test), so it sees whole lives in a short run.
+        #[arg(long, default_value_t = 4.0)]
+        pace: f64,
         /// Planning horizon of the failure probability, hours.
         #[arg(long, default_value_t = 168.0)]
         horizon_h: f64,
@@ -422,6 +426,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
                     days,
                     seed,
                     train_days,
+                    pace,
                     horizon_h,
                     threshold,
                     interval,
@@ -436,6 +441,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
                 horizon_h,
                 threshold,
                 interval,
+                pace,
             },
             json,
         ),

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde::Serialize;
 use sites::physics::{Maintenance, Part, WearEvent, WearEventKind, ONSET};
-use twin_core::{MaintenanceAlert, MaintenanceModels, MaintenanceWatch};
+use twin_core::{ConditionMonitor, MaintenanceAlert, MaintenanceModels, MaintenanceWatch};
 
 use crate::batch_history::{in_parallel, SimulatedSite};
 
@@ -30,6 +30,8 @@ pub(crate) struct Options {
     pub(crate) threshold: f64,
     /// Preventive maintenance renews a part at this fraction of the maker's nominal life.
     pub(crate) interval: f64,
+    /// The training fleet wears this many times faster than in service.
+    pub(crate) pace: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -41,12 +43,14 @@ struct FailureScore {
     failed_at: DateTime<Utc>,
     alerted_at: Option<DateTime<Utc>>,
     lead_h: Option<f64>,
+    events: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
 struct Report {
     days: f64,
     train_days: f64,
+    pace: f64,
     seed: u64,
     horizon_h: f64,
     threshold: f64,
@@ -72,6 +76,22 @@ struct Report {
     train_seconds: f64,
     seconds: f64,
     missed: Vec<FailureScore>,
+    false_alerts: Vec<FalseAlert>,
+}
+
+#[derive(Debug, Serialize)]
+struct FalseAlert {
+    site: String,
+    line: String,
+    equipment: String,
+    part: String,
+    raised_at: DateTime<Utc>,
+    true_wear: f64,
+    estimated_wear: f64,
+    p_fail: f64,
+    windows: usize,
+    /// The part's events around the alert (what maintenance would look at).
+    events: Vec<String>,
 }
 
 pub(crate) fn evaluate(sites: Vec<Arc<model::Site>>, o: Options, json: bool) -> Result<()> {
@@ -95,6 +115,7 @@ pub(crate) fn evaluate(sites: Vec<Arc<model::Site>>, o: Options, json: bool) -> 
         .map(|(i, s)| {
             let mut r = SimulatedSite::new(s.clone(), o.seed.wrapping_add(1000 + i as u64), start);
             r.watch_condition(Maintenance::RunToFailure, None);
+            r.accelerate_wear(o.pace);
             r
         })
         .collect();
@@ -119,7 +140,13 @@ pub(crate) fn evaluate(sites: Vec<Arc<model::Site>>, o: Options, json: bool) -> 
     drop(fleet);
     let t = std::time::Instant::now();
     let trained_at = start + TimeDelta::seconds((o.train_days * 86_400.0) as i64);
-    let models = MaintenanceModels::train(&windows, "sim-maintenance-1", trained_at, o.horizon_h);
+    let models = MaintenanceModels::train(
+        &windows,
+        o.pace,
+        "sim-maintenance-1",
+        trained_at,
+        o.horizon_h,
+    );
     let train_seconds = t.elapsed().as_secs_f64();
     anyhow::ensure!(
         !models.parts.is_empty(),
@@ -162,6 +189,7 @@ pub(crate) fn evaluate(sites: Vec<Arc<model::Site>>, o: Options, json: bool) -> 
     let mut failures = Vec::new();
     let mut in_warm_up = 0;
     let (mut alerts, mut true_alerts, mut trips, mut planned) = (0, 0, 0, 0);
+    let mut false_alerts = Vec::new();
     for r in &runs {
         let site = r.site_id();
         let events = r.plant().wear_events();
@@ -194,6 +222,7 @@ pub(crate) fn evaluate(sites: Vec<Arc<model::Site>>, o: Options, json: bool) -> 
                         failed_at: e.at,
                         alerted_at: first,
                         lead_h: first.map(|a| (e.at - a).num_seconds() as f64 / 3600.0),
+                        events: story(c.monitor(), &events, &e.line, &e.equipment, e.part.as_str()),
                     });
                 }
                 _ => {}
@@ -221,6 +250,19 @@ pub(crate) fn evaluate(sites: Vec<Arc<model::Site>>, o: Options, json: bool) -> 
             });
             if wear >= ONSET || fault_follows {
                 true_alerts += 1;
+            } else {
+                false_alerts.push(FalseAlert {
+                    site: site.to_string(),
+                    line: a.line.clone(),
+                    equipment: a.equipment.clone(),
+                    part: a.part.clone(),
+                    raised_at: a.raised_at,
+                    true_wear: wear,
+                    estimated_wear: a.first.wear,
+                    p_fail: a.first.p_fail,
+                    windows: a.first.windows,
+                    events: story(c.monitor(), &events, &a.line, &a.equipment, &a.part),
+                });
             }
         }
     }
@@ -241,6 +283,7 @@ pub(crate) fn evaluate(sites: Vec<Arc<model::Site>>, o: Options, json: bool) -> 
     let report = Report {
         days: o.days,
         train_days: o.train_days,
+        pace: o.pace,
         seed: o.seed,
         horizon_h: o.horizon_h,
         threshold: o.threshold,
@@ -273,14 +316,15 @@ pub(crate) fn evaluate(sites: Vec<Arc<model::Site>>, o: Options, json: bool) -> 
             .into_iter()
             .filter(|f| !f.lead_h.is_some_and(|h| h >= LEAD_H as f64))
             .collect(),
+        false_alerts,
     };
     if json {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
     println!(
-        "Predictive maintenance over {} simulated days of 3 plants (seed {}), models trained on {} days run to failure ({} windows):",
-        report.days, report.seed, report.train_days, report.training_windows
+        "Predictive maintenance over {} simulated days of 3 plants (seed {}), models trained on {} days run to failure at {}× wear ({} windows):",
+        report.days, report.seed, report.train_days, report.pace, report.training_windows
     );
     for m in &report.models {
         println!("  model {m}");
@@ -315,8 +359,51 @@ pub(crate) fn evaluate(sites: Vec<Arc<model::Site>>, o: Options, json: bool) -> 
             f.failed_at,
             f.alerted_at.map_or("none".into(), |a| a.to_string())
         );
+        for e in &f.events {
+            println!("      {e}");
+        }
+    }
+    for f in &report.false_alerts {
+        println!(
+            "  false alert: {}/{}/{} {} at {} (true wear {:.2}, estimated {:.2}, p {:.2}, {} windows)",
+            f.site, f.line, f.equipment, f.part, f.raised_at, f.true_wear, f.estimated_wear, f.p_fail, f.windows
+        );
+        for e in &f.events {
+            println!("      {e}");
+        }
     }
     Ok(())
+}
+
+/// A part's events, and with `PT_DEBUG` set its estimated wear per window: what an
+/// engineer looks at to see why an alert came or did not.
+fn story(
+    monitor: &ConditionMonitor,
+    events: &[WearEvent],
+    line: &str,
+    equipment: &str,
+    part: &str,
+) -> Vec<String> {
+    let mut out: Vec<String> = events
+        .iter()
+        .filter(|x| x.line == line && x.equipment == equipment && x.part.as_str() == part)
+        .map(|x| format!("{:?} {}", x.kind, x.at))
+        .collect();
+    if std::env::var_os("PT_DEBUG").is_some() {
+        out.extend(
+            monitor
+                .series(line, equipment, part)
+                .iter()
+                .filter(|(_, e, s)| e.is_finite() || *s)
+                .map(|(t, e, s)| {
+                    format!(
+                        "{t} estimate {e:.2}{}",
+                        if *s { " (stood still)" } else { "" }
+                    )
+                }),
+        );
+    }
+    out
 }
 
 fn same_part(a: &WearEvent, b: &WearEvent) -> bool {

@@ -15,9 +15,14 @@ use serde::Serialize;
 use crate::maintenance::MaintenanceModels;
 
 /// The signals that show each wearing part, per equipment type (`*`: any type that has
-/// all of them). The first signal must be seen in a window for the window to count.
+/// the first of them). The first signal must be seen in a window for the window to count;
+/// a unit without one of the others leaves it missing.
 pub const WATCHED: &[(&str, &str, &[&str])] = &[
-    ("*", "bearing", &["vibration", "bearing_temp", "power_kw"]),
+    (
+        "*",
+        "bearing",
+        &["vibration", "bearing_temp", "power_kw", "motor_current"],
+    ),
     (
         "tablet_press",
         "tooling",
@@ -45,6 +50,23 @@ pub const WATCHED: &[(&str, &str, &[&str])] = &[
         &["hepa_filter_dp", "fan_speed", "downflow_velocity"],
     ),
 ];
+
+/// The parts watched on a kind of equipment and their signals: its own entry for a part,
+/// else the one for every kind.
+pub fn watched(kind: &str) -> Vec<(&'static str, &'static [&'static str])> {
+    let mut out: Vec<(&str, &[&str])> = Vec::new();
+    for (k, part, list) in WATCHED {
+        if *k != kind && *k != "*" {
+            continue;
+        }
+        match out.iter_mut().find(|(p, _)| p == part) {
+            Some(slot) if *k == kind => slot.1 = list,
+            Some(_) => {}
+            None => out.push((part, list)),
+        }
+    }
+    out
+}
 
 /// Windows kept per unit: the trend of a part is fitted over this much history.
 const KEEP_WINDOWS: usize = 24 * 8;
@@ -124,6 +146,9 @@ pub struct PartRisk {
     /// The signals behind the prediction, strongest first.
     pub drivers: Vec<Driver>,
     pub windows: usize,
+    /// The unit stood still (maintenance, repair) after the last window with data: the
+    /// part may have been renewed, so no new alert is raised until data arrives.
+    pub awaiting_data: bool,
     pub model_version: String,
     pub fingerprint: String,
 }
@@ -171,8 +196,8 @@ impl ConditionMonitor {
                 let has = |s: &str| eq.signals.iter().any(|x| x.id == s);
                 let mut signals: Vec<String> = Vec::new();
                 let mut parts = Vec::new();
-                for (k, part, list) in WATCHED {
-                    if (*k != "*" && *k != kind) || !list.iter().all(|s| has(s)) {
+                for (part, list) in watched(&kind) {
+                    if !has(list[0]) {
                         continue;
                     }
                     let idx = list
@@ -186,7 +211,7 @@ impl ConditionMonitor {
                         })
                         .collect();
                     parts.push(WatchedPart {
-                        part: (*part).to_string(),
+                        part: part.to_string(),
                         signals: idx,
                     });
                 }
@@ -329,6 +354,30 @@ impl ConditionMonitor {
         unit.window_end = Some(hour_after(t));
     }
 
+    /// The estimated wear of one part per window kept, with whether the unit stood still
+    /// in it (after a [`Self::score`]; `NaN`: no data).
+    pub fn series(
+        &self,
+        line: &str,
+        equipment: &str,
+        part: &str,
+    ) -> Vec<(DateTime<Utc>, f64, bool)> {
+        let Some(u) = self
+            .units
+            .iter()
+            .find(|u| u.line == line && u.equipment == equipment)
+        else {
+            return Vec::new();
+        };
+        let Some(pi) = u.parts.iter().position(|p| p.part == part) else {
+            return Vec::new();
+        };
+        u.windows
+            .iter()
+            .map(|w| (w.end, w.est[pi].unwrap_or(f64::NAN), w.stopped))
+            .collect()
+    }
+
     /// Scores every watched part that has a model: estimates the windows not yet
     /// estimated, finds the part's current life and projects it.
     pub fn score(&mut self, models: &MaintenanceModels) -> Vec<PartRisk> {
@@ -394,7 +443,9 @@ fn risk(
                 since = w.end;
             }
         }
-        stood_still = false;
+        // A stop inside a window with data may have come after that data: the next
+        // window is the first that surely shows the part as it came out of the stop.
+        stood_still = w.stopped;
         points.push((hours(w.end), e));
         last_seen = Some(w);
     }
@@ -443,6 +494,7 @@ fn risk(
         horizon_h,
         drivers,
         windows: points.len(),
+        awaiting_data: stood_still,
         model_version: model.version.clone(),
         fingerprint: model.fingerprint.clone(),
     })

@@ -8,6 +8,7 @@
 mod batches;
 mod condition;
 mod follow;
+mod lifecycle;
 mod live;
 mod maintenance;
 mod quality;
@@ -15,8 +16,9 @@ pub mod spc;
 mod views;
 
 pub use batches::{BatchRecord, BatchRecorder, LabValue, ParamStats, PhaseSpan};
-pub use condition::{ClosedWindow, ConditionMonitor, Driver, PartRisk, WATCHED};
+pub use condition::{watched, ClosedWindow, ConditionMonitor, Driver, PartRisk, WATCHED};
 pub use follow::{follow, FollowError};
+pub use lifecycle::{Counters, Lifecycle, LifecycleRecord, MaintenanceRecord};
 pub use live::{LiveValue, Twin};
 pub use maintenance::{
     Action, AlertError, AlertState, MaintenanceAlert, MaintenanceModels, MaintenanceWatch,

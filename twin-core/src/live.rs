@@ -8,8 +8,8 @@ use serde::Serialize;
 use std::sync::{Mutex, RwLock};
 
 use crate::{
-    batches::BatchRecorder, condition::ConditionMonitor, maintenance::MaintenanceState,
-    QualityModels, ReleaseWatch,
+    batches::BatchRecorder, condition::ConditionMonitor, lifecycle::Lifecycle,
+    maintenance::MaintenanceState, QualityModels, ReleaseWatch,
 };
 use tokio::sync::broadcast;
 
@@ -50,6 +50,7 @@ pub struct Twin {
     pub(crate) quality: RwLock<Option<Arc<QualityModels>>>,
     pub(crate) release: Mutex<ReleaseWatch>,
     pub(crate) conditions: Vec<Mutex<ConditionMonitor>>,
+    pub(crate) lifecycles: Vec<Mutex<Lifecycle>>,
     pub(crate) maintenance: MaintenanceState,
 }
 
@@ -89,8 +90,13 @@ impl Twin {
             .iter()
             .map(|s| Mutex::new(ConditionMonitor::new(s)))
             .collect();
+        let lifecycles = sites
+            .iter()
+            .map(|s| Mutex::new(Lifecycle::new(s)))
+            .collect();
         Arc::new(Twin {
             conditions,
+            lifecycles,
             maintenance: MaintenanceState::default(),
             live: RwLock::new(vec![None; refs.len()]),
             site_offset,
@@ -172,6 +178,10 @@ impl Twin {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .observe(mine());
+            self.lifecycles[site]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .observe(mine());
         }
         if changed > 0 {
             // Nobody listening is fine: the web view may not be open.
@@ -222,6 +232,11 @@ id = "speed"
 category = "machine"
 unit = "tab/h"
 spec = { low = 10, high = 100 }
+[[types.tablet_press.signals]]
+id = "good_count"
+category = "machine"
+unit = ""
+data_type = "int"
 [types.cleanroom]
 [[types.cleanroom.signals]]
 id = "temperature"

@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::condition::{ClosedWindow, PartRisk, WATCHED};
+use crate::condition::{watched, ClosedWindow, PartRisk};
 
 #[derive(Debug, Error)]
 pub enum AlertError {
@@ -36,9 +36,12 @@ pub struct MaintenanceModels {
 
 impl MaintenanceModels {
     /// Trains one model per (kind, part) from closed windows of a site, each labelled with
-    /// the consumed life of its unit's parts at the window's end (`(part, wear)`).
+    /// the consumed life of its unit's parts at the window's end (`(part, wear)`). `pace`
+    /// is how many times faster than in service the training fleet wore (accelerated life
+    /// tests); the fleet's wear rates are scaled back by it.
     pub fn train(
         windows: &[(String, ClosedWindow, Vec<(String, f64)>)],
+        pace: f64,
         version: &str,
         trained_at: DateTime<Utc>,
         horizon_h: f64,
@@ -70,7 +73,10 @@ impl MaintenanceModels {
                 continue;
             };
             match PartModel::train(&kind, &part, &signals, &rows) {
-                Ok(m) => parts.push(m),
+                Ok(mut m) => {
+                    m.fleet_rate = (m.fleet_rate.0 / pace, m.fleet_rate.1 / pace);
+                    parts.push(m);
+                }
                 Err(e) => skipped.push(e.to_string()),
             }
         }
@@ -91,10 +97,10 @@ impl MaintenanceModels {
 }
 
 fn signals_of(kind: &str, part: &str) -> Option<Vec<String>> {
-    WATCHED
-        .iter()
-        .find(|(k, p, _)| (*k == kind || *k == "*") && *p == part)
-        .map(|(_, _, s)| s.iter().map(|s| s.to_string()).collect())
+    watched(kind)
+        .into_iter()
+        .find(|(p, _)| *p == part)
+        .map(|(_, s)| s.iter().map(|s| s.to_string()).collect())
 }
 
 fn combined<'a>(parts: impl Iterator<Item = &'a str>) -> String {
@@ -193,6 +199,14 @@ impl Default for MaintenanceWatch {
     }
 }
 
+/// Hours of data on a part's current life before a prediction may raise an alert, unless
+/// the part is already near its end: a trend from less is mostly noise.
+const MIN_EVIDENCE_WINDOWS: usize = 24;
+
+fn evidence(r: &PartRisk) -> bool {
+    r.windows >= MIN_EVIDENCE_WINDOWS || r.wear >= 0.9
+}
+
 /// Alerts kept after closing, for the record on screen (the audit trail keeps all).
 const KEEP_CLOSED: usize = 500;
 
@@ -241,7 +255,7 @@ impl MaintenanceWatch {
                         });
                     }
                 }
-                None if r.p_fail >= self.threshold => {
+                None if r.p_fail >= self.threshold && !r.awaiting_data && evidence(r) => {
                     let a = MaintenanceAlert {
                         id: self.next_id,
                         kind: "predictive_maintenance",

@@ -397,15 +397,10 @@ impl Machine {
         self.core.timer = seconds;
     }
 
-    /// A breakdown of the drive: the batch is lost, the unit waits for repair of its
-    /// bearing. A worn bearing's breakdown is its failure; a sound one's a random trip.
+    /// A random trip of the drive: the batch is lost, the unit waits for its bearing to be
+    /// checked and renewed. Wear has no part in it (see [`Self::fail`]).
     pub(crate) fn abort(&mut self, now: f64, repair_s: f64) {
-        let kind = if self.core.wear.bearing >= ONSET {
-            WearEventKind::Failure
-        } else {
-            WearEventKind::Trip
-        };
-        self.break_down(Part::Bearing, kind, now, repair_s);
+        self.break_down(Part::Bearing, WearEventKind::Trip, now, repair_s);
     }
 
     /// A part worn past its failure point gives out.
