@@ -20,6 +20,26 @@ pub(crate) struct Cli {
     command: Command,
 }
 
+/// What the twin core learns from and where its alerts go.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TwinArgs {
+    /// Days of simulated batch history the CQA models first learn from (0: none).
+    #[arg(long, default_value_t = 20.0)]
+    pub(crate) quality_days: f64,
+    /// Days of simulated run-to-failure history (at 4× wear) the maintenance models first
+    /// learn from (0: none, no maintenance predictions).
+    #[arg(long, default_value_t = 15.0)]
+    pub(crate) maintenance_days: f64,
+    /// POST every maintenance alert event (raised, escalated, acknowledged, closed) as JSON
+    /// to this URL, retried with backoff.
+    #[arg(long)]
+    pub(crate) webhook: Option<String>,
+    /// The append-only log of maintenance actions (default: `maintenance.jsonl` in the
+    /// data dir; central keeps none unless given).
+    #[arg(long)]
+    pub(crate) maintenance_log: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The whole twin in one process: the three simulated plants, their connectors, the
@@ -39,9 +59,8 @@ enum Command {
         /// their site files.
         #[arg(long)]
         opcua_port_base: Option<u16>,
-        /// Days of simulated batch history the CQA models first learn from (0: none).
-        #[arg(long, default_value_t = 20.0)]
-        quality_days: f64,
+        #[command(flatten)]
+        twin: TwinArgs,
     },
     /// Connectors, twin and web view for the given site files, against real OPC UA servers.
     Run {
@@ -52,9 +71,8 @@ enum Command {
         listen: SocketAddr,
         #[arg(long, default_value = "pharmatwin-data")]
         data_dir: PathBuf,
-        /// Days of simulated batch history the CQA models first learn from (0: none).
-        #[arg(long, default_value_t = 20.0)]
-        quality_days: f64,
+        #[command(flatten)]
+        twin: TwinArgs,
     },
     /// One plant's connectors writing into InfluxDB through an on-disk spool (store and
     /// forward): runs at the plant, until interrupted.
@@ -75,9 +93,8 @@ enum Command {
         influx: InfluxArgs,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Days of simulated batch history the CQA models first learn from (0: none).
-        #[arg(long, default_value_t = 20.0)]
-        quality_days: f64,
+        #[command(flatten)]
+        twin: TwinArgs,
     },
     /// Serves one plant's nodes from a simulated plant over OPC UA.
     Simulate {
@@ -298,7 +315,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
             speed,
             seed,
             opcua_port_base,
-            quality_days,
+            twin,
         } => {
             let mut sites = sites::builtin_sites().context("built-in site files")?;
             if let Some(base) = opcua_port_base {
@@ -316,7 +333,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
                 },
                 listen,
                 &data_dir,
-                quality_days,
+                twin,
             )
             .await
         }
@@ -324,10 +341,10 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
             configs,
             listen,
             data_dir,
-            quality_days,
+            twin,
         } => {
             let sites = load_sites(&configs)?;
-            topology::run(sites, listen, &data_dir, quality_days).await
+            topology::run(sites, listen, &data_dir, twin, 1.0).await
         }
         Command::Edge { configs, influx } => {
             topology::edge(load_sites(&configs)?, influx.config()).await
@@ -336,8 +353,8 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
             configs,
             influx,
             listen,
-            quality_days,
-        } => topology::central(load_sites(&configs)?, influx.config(), listen, quality_days).await,
+            twin,
+        } => topology::central(load_sites(&configs)?, influx.config(), listen, twin).await,
         Command::Simulate {
             site,
             speed,

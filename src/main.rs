@@ -4,6 +4,7 @@
 mod batch_history;
 mod cli;
 mod evaluate;
+mod maintenance;
 mod maintenance_eval;
 mod topology;
 

@@ -11,10 +11,13 @@ use std::{sync::Arc, time::Duration};
 use anyhow::{Context, Result};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde::Serialize;
-use sites::physics::{Maintenance, Part, WearEvent, WearEventKind, ONSET};
+use sites::physics::{Maintenance, WearEvent, WearEventKind, ONSET};
 use twin_core::{ConditionMonitor, MaintenanceAlert, MaintenanceModels, MaintenanceWatch};
 
-use crate::batch_history::{in_parallel, SimulatedSite};
+use crate::{
+    batch_history::{in_parallel, SimulatedSite},
+    maintenance::train_on_fleet,
+};
 
 /// Failures this soon after the start are not scored: the monitor has no history yet.
 const WARM_UP_H: i64 = 48;
@@ -105,62 +108,16 @@ pub(crate) fn evaluate(sites: Vec<Arc<model::Site>>, o: Options, json: bool) -> 
     let progress =
         |site: &str, f: f64| tracing::info!(site, done_pct = (100.0 * f).round(), "simulating");
 
-    tracing::info!(
-        days = o.train_days,
-        "simulating the run-to-failure training fleet"
-    );
-    let mut fleet: Vec<SimulatedSite> = sites
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let mut r = SimulatedSite::new(s.clone(), o.seed.wrapping_add(1000 + i as u64), start);
-            r.watch_condition(Maintenance::RunToFailure, None);
-            r.accelerate_wear(o.pace);
-            r
-        })
-        .collect();
-    in_parallel(&mut fleet, |r| {
-        r.run(
-            Duration::from_secs_f64(o.train_days * 86_400.0),
-            None,
-            &progress,
-        )
-    });
-    let mut windows = Vec::new();
-    for r in &fleet {
-        let Some(c) = r.condition() else { continue };
-        for (w, h) in &c.labelled {
-            let wear = Part::ALL
-                .iter()
-                .map(|p| (p.as_str().to_string(), h.wear(*p)))
-                .collect();
-            windows.push((r.site_id().to_string(), w.clone(), wear));
-        }
-    }
-    drop(fleet);
     let t = std::time::Instant::now();
-    let trained_at = start + TimeDelta::seconds((o.train_days * 86_400.0) as i64);
-    let models = MaintenanceModels::train(
-        &windows,
-        o.pace,
-        "sim-maintenance-1",
-        trained_at,
-        o.horizon_h,
-    );
+    let (models, training_windows) =
+        train_on_fleet(&sites, o.train_days, o.pace, o.seed, start, o.horizon_h)?;
     let train_seconds = t.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        !models.parts.is_empty(),
-        "no part had enough history to train on: {:?}",
-        models.skipped
-    );
     tracing::info!(
         parts = models.parts.len(),
-        windows = windows.len(),
+        windows = training_windows,
         train_seconds,
         "maintenance models trained"
     );
-    let training_windows = windows.len();
-    drop(windows);
 
     let models = Arc::new(models);
     let mut watch = MaintenanceWatch::default();

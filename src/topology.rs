@@ -9,6 +9,8 @@ use model::{Historian, Site};
 use tokio::{sync::mpsc, task::JoinSet};
 use twin_core::Twin;
 
+use crate::{cli::TwinArgs, maintenance};
+
 /// How simulated plants run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SimSettings {
@@ -37,14 +39,15 @@ pub(crate) async fn demo(
     sim: SimSettings,
     listen: SocketAddr,
     data_dir: &Path,
-    quality_days: f64,
+    twin: TwinArgs,
 ) -> Result<()> {
     let mut simulators = Vec::new();
     for site in &sites {
         let running = start_simulator(site.clone(), sim).await?;
         simulators.push(running);
     }
-    run(sites, listen, data_dir, quality_days).await
+    // The plants' clocks run `speed` times faster than their timestamps.
+    run(sites, listen, data_dir, twin, sim.speed).await
 }
 
 /// Connectors for `sites` into the embedded store, the twin following the store, and the
@@ -53,7 +56,8 @@ pub(crate) async fn run(
     sites: Vec<Arc<Site>>,
     listen: SocketAddr,
     data_dir: &Path,
-    quality_days: f64,
+    mut twin: TwinArgs,
+    time_scale: f64,
 ) -> Result<()> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
@@ -82,7 +86,9 @@ pub(crate) async fn run(
         diagnostics,
         sources: ingest.sources,
     };
-    serve_twin(sites, store, listen, quality_days, tasks).await
+    twin.maintenance_log
+        .get_or_insert_with(|| data_dir.join("maintenance.jsonl"));
+    serve_twin(sites, store, listen, twin, time_scale, tasks).await
 }
 
 /// One plant's connectors into InfluxDB, through the spool — until interrupted.
@@ -132,7 +138,7 @@ pub(crate) async fn central(
     sites: Vec<Arc<Site>>,
     config: connectors::InfluxConfig,
     listen: SocketAddr,
-    quality_days: f64,
+    twin: TwinArgs,
 ) -> Result<()> {
     let catalog = connectors::TagCatalog::from_sites(sites.iter().map(|s| &**s));
     let influx = Arc::new(
@@ -148,7 +154,7 @@ pub(crate) async fn central(
         diagnostics,
         sources: Vec::new(),
     };
-    serve_twin(sites, store, listen, quality_days, JoinSet::new()).await
+    serve_twin(sites, store, listen, twin, 1.0, JoinSet::new()).await
 }
 
 /// What the twin reads and how: the historian, how often to tail it, what diagnostics show
@@ -160,12 +166,13 @@ struct Store {
     sources: Vec<Arc<SourceStatus>>,
 }
 
-/// The twin following `historian`, its quality models, and the web view.
+/// The twin following `historian`, its quality and maintenance models, and the web view.
 async fn serve_twin(
     sites: Vec<Arc<Site>>,
     store: Store,
     listen: SocketAddr,
-    quality_days: f64,
+    args: TwinArgs,
+    time_scale: f64,
     mut tasks: JoinSet<()>,
 ) -> Result<()> {
     let Store {
@@ -175,17 +182,43 @@ async fn serve_twin(
         sources,
     } = store;
     let twin = Twin::new(sites.clone());
+    twin.set_time_scale(time_scale);
+    if let Some(path) = &args.maintenance_log {
+        let (log, records) = twin_core::MaintenanceLog::open(path)?;
+        tracing::info!(path = %path.display(), records = records.len(), "maintenance log");
+        twin.attach_maintenance_log(log, records);
+    }
+    let notifications = match &args.webhook {
+        Some(url) => {
+            let hook = connectors::Webhook::new(url)?;
+            let (tx, rx) = mpsc::channel(1024);
+            tasks.spawn(hook.run(rx));
+            Some(tx)
+        }
+        None => None,
+    };
     tasks.spawn(twin_core::follow(
         twin.clone(),
         historian.clone(),
         follow_every,
     ));
     tasks.spawn(report_tag_errors(twin.clone(), sources));
-    tasks.spawn(watch_quality(twin.clone(), sites.clone(), quality_days));
+    tasks.spawn(watch_quality(
+        twin.clone(),
+        sites.clone(),
+        args.quality_days,
+    ));
+    tasks.spawn(maintenance::watch(
+        twin.clone(),
+        sites.clone(),
+        args.maintenance_days,
+        notifications.clone(),
+    ));
     let state = dashboards::AppState {
         twin,
         historian,
         diagnostics,
+        notifications,
     };
     let web = dashboards::serve(listen, state, |addr| {
         // The one line a person starting the twin looks for.

@@ -7,42 +7,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn chromium() -> String {
-    std::env::var("PHARMATWIN_CHROMIUM").unwrap_or_else(|_| "chromium".into())
-}
-
-fn headless(args: &[&str]) -> std::process::Output {
-    let profile = tempfile::tempdir().unwrap();
-    let mut cmd = std::process::Command::new("timeout");
-    cmd.arg("60")
-        .arg(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1600,1200",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args);
-    let out = cmd.output().unwrap_or_else(|e| {
-        panic!(
-            "cannot start chromium ({}): {e}; run scripts/test.sh",
-            chromium()
-        )
-    });
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 #[test]
 fn page_shows_every_site_line_and_equipment_state_from_the_live_twin() {
     let demo = start_demo();

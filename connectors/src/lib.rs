@@ -6,6 +6,8 @@
 //! - [`embedded`] is a sink: the default historian, a durable single-file store (redb).
 //! - [`influx`] is a sink: InfluxDB (v1 or v2 write API, InfluxQL reads) behind a
 //!   store-and-forward spool on local disk.
+//! - [`webhook`] is a sink for notifications (alerts) rather than samples: JSON POSTed with
+//!   retries.
 //!
 //! **Architecture invariant:** sources and sinks meet only through `Vec<Sample>` batches on a
 //! channel; neither knows the other. The topology is wired by the `pharmatwin` binary.
@@ -14,6 +16,7 @@ pub mod embedded;
 pub mod influx;
 pub mod opcua;
 pub mod pipeline;
+pub mod webhook;
 
 pub use embedded::{EmbeddedStore, StoreError, StoreStats};
 pub use influx::{
@@ -24,3 +27,4 @@ pub use opcua::{
     SourceStatusSnapshot, TagError, ValuelessStatus,
 };
 pub use pipeline::{run_writer, WriterStats, WriterStatsSnapshot};
+pub use webhook::{Webhook, WebhookError};

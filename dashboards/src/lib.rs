@@ -5,10 +5,14 @@
 
 mod api;
 mod events;
+mod maintenance;
 
 use std::{net::SocketAddr, sync::Arc};
 
-use axum::{routing::get, Router};
+use axum::{
+    routing::{get, post},
+    Router,
+};
 use model::Historian;
 use twin_core::Twin;
 
@@ -21,6 +25,26 @@ pub struct AppState {
     pub twin: Arc<Twin>,
     pub historian: Arc<dyn Historian>,
     pub diagnostics: Diagnostics,
+    /// Where alert events go besides the web view (a web hook), if anywhere.
+    pub notifications: Option<tokio::sync::mpsc::Sender<serde_json::Value>>,
+}
+
+impl AppState {
+    /// Passes an alert event on to the notification channel; a full or closed channel is
+    /// logged, never waited on (the alert itself is kept in the twin).
+    pub(crate) fn notify(&self, n: &twin_core::Notification) {
+        let Some(tx) = &self.notifications else {
+            return;
+        };
+        match serde_json::to_value(n) {
+            Ok(doc) => {
+                if let Err(e) = tx.try_send(doc) {
+                    tracing::warn!(error = %e, "notification not queued");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "notification not serialisable"),
+        }
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -59,6 +83,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/spc", get(api::spc))
         .route("/api/capability", get(api::capability))
         .route("/api/events", get(events::stream))
+        .route("/api/maintenance", get(maintenance::risks))
+        .route("/api/maintenance/wear", get(maintenance::wear))
+        .route("/api/maintenance/alerts", get(maintenance::alerts))
+        .route(
+            "/api/maintenance/alerts/{id}/acknowledge",
+            post(maintenance::acknowledge),
+        )
+        .route(
+            "/api/maintenance/alerts/{id}/close",
+            post(maintenance::close),
+        )
+        .route("/api/lifecycle", get(maintenance::lifecycle))
+        .route("/api/lifecycle/actions", post(maintenance::record))
         .with_state(state)
 }
 

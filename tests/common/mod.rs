@@ -153,26 +153,34 @@ pub struct Demo {
 }
 
 pub fn start_demo() -> Demo {
+    start_demo_with(&[])
+}
+
+/// The demo with `extra` arguments; those given replace the defaults for the same flag.
+pub fn start_demo_with(extra: &[&str]) -> Demo {
     let data = tempfile::tempdir().unwrap();
     let web = free_port();
     let opcua_base = free_port_block(3);
     let started = Instant::now();
-    let mut proc = spawn(
-        "pharmatwin demo",
-        pharmatwin(&[
-            "demo",
-            "--listen",
-            &format!("127.0.0.1:{web}"),
-            "--data-dir",
-            data.path().to_str().unwrap(),
-            "--opcua-port-base",
-            &opcua_base.to_string(),
-            // Enough simulated history to train the CQA models in a few seconds.
-            "--quality-days",
-            "8",
-        ])
-        .stdout(Stdio::piped()),
-    );
+    let listen = format!("127.0.0.1:{web}");
+    let port_base = opcua_base.to_string();
+    let mut args = vec![
+        "demo",
+        "--listen",
+        &listen,
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--opcua-port-base",
+        &port_base,
+    ];
+    // Enough simulated history to train the CQA and maintenance models in a few seconds.
+    for (flag, value) in [("--quality-days", "8"), ("--maintenance-days", "4")] {
+        if !extra.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
+    args.extend_from_slice(extra);
+    let mut proc = spawn("pharmatwin demo", pharmatwin(&args).stdout(Stdio::piped()));
     let base = format!("http://127.0.0.1:{web}");
     wait_for_line(&mut proc, &base, Duration::from_secs(10));
     let took = wait_healthy(&base, Duration::from_secs(10));
@@ -262,4 +270,41 @@ impl Drop for Influxd {
             .args(["stop", self.dir.path().to_str().unwrap()])
             .output();
     }
+}
+
+pub fn chromium() -> String {
+    std::env::var("PHARMATWIN_CHROMIUM").unwrap_or_else(|_| "chromium".into())
+}
+
+/// Runs headless Chromium with the flags this machine needs (no network of its own).
+pub fn headless(args: &[&str]) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.arg("60")
+        .arg(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1600,1200",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args);
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!(
+            "cannot start chromium ({}): {e}; run scripts/test.sh",
+            chromium()
+        )
+    });
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }

@@ -184,6 +184,8 @@ pub struct ConditionMonitor {
     collect: Option<Vec<ClosedWindow>>,
     /// The models the cached estimates came from.
     scored_with: String,
+    /// Plant hours per hour of source time (1 for a real plant; a simulator's speed-up).
+    time_scale: f64,
 }
 
 impl ConditionMonitor {
@@ -251,7 +253,22 @@ impl ConditionMonitor {
             units,
             collect: None,
             scored_with: String::new(),
+            time_scale: 1.0,
         }
+    }
+
+    /// For plants whose clock runs faster than their timestamps (a simulator at speed):
+    /// windows span one plant hour and trends are in plant hours.
+    pub fn set_time_scale(&mut self, scale: f64) {
+        self.time_scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
+    }
+
+    fn window(&self) -> TimeDelta {
+        TimeDelta::milliseconds((3.6e6 / self.time_scale).round().max(1000.0) as i64)
     }
 
     pub fn units(&self) -> &[UnitWindows] {
@@ -303,12 +320,13 @@ impl ConditionMonitor {
 
     /// Closes the unit's window when `t` has passed its end.
     fn roll(&mut self, u: usize, t: DateTime<Utc>) {
+        let len = self.window();
         let unit = &mut self.units[u];
         let end = match unit.window_end {
             Some(end) if t < end => return,
             Some(end) => end,
             None => {
-                unit.window_end = Some(hour_after(t));
+                unit.window_end = Some(window_after(t, len));
                 return;
             }
         };
@@ -351,7 +369,7 @@ impl ConditionMonitor {
         if unit.windows.len() > KEEP_WINDOWS {
             unit.windows.pop_front();
         }
-        unit.window_end = Some(hour_after(t));
+        unit.window_end = Some(window_after(t, len));
     }
 
     /// The estimated wear of one part per window kept, with whether the unit stood still
@@ -407,7 +425,14 @@ impl ConditionMonitor {
                         });
                     }
                 }
-                if let Some(r) = risk(&self.site, unit, pi, model, models.horizon_h) {
+                if let Some(r) = risk(
+                    &self.site,
+                    unit,
+                    pi,
+                    model,
+                    models.horizon_h,
+                    self.time_scale,
+                ) {
                     out.push(r);
                 }
             }
@@ -423,9 +448,10 @@ fn risk(
     pi: usize,
     model: &PartModel,
     horizon_h: f64,
+    time_scale: f64,
 ) -> Option<PartRisk> {
     let t0 = unit.windows.front()?.end;
-    let hours = |t: DateTime<Utc>| (t - t0).num_seconds() as f64 / 3600.0;
+    let hours = |t: DateTime<Utc>| (t - t0).num_milliseconds() as f64 / 3.6e6 * time_scale;
     let mut points: Vec<(f64, f64)> = Vec::new();
     let mut since = t0;
     let mut stood_still = false;
@@ -500,8 +526,7 @@ fn risk(
     })
 }
 
-/// The first whole hour after `t`.
-fn hour_after(t: DateTime<Utc>) -> DateTime<Utc> {
-    let hour = TimeDelta::hours(1);
-    t.duration_trunc(hour).unwrap_or(t) + hour
+/// The end of the window `t` falls in: windows are aligned to whole multiples of `len`.
+fn window_after(t: DateTime<Utc>, len: TimeDelta) -> DateTime<Utc> {
+    t.duration_trunc(len).unwrap_or(t) + len
 }

@@ -18,11 +18,13 @@ mod views;
 pub use batches::{BatchRecord, BatchRecorder, LabValue, ParamStats, PhaseSpan};
 pub use condition::{watched, ClosedWindow, ConditionMonitor, Driver, PartRisk, WATCHED};
 pub use follow::{follow, FollowError};
-pub use lifecycle::{Counters, Lifecycle, LifecycleRecord, MaintenanceRecord};
+pub use lifecycle::{
+    Counters, Lifecycle, LifecycleRecord, LogError, MaintenanceLog, MaintenanceRecord,
+};
 pub use live::{LiveValue, Twin};
 pub use maintenance::{
     Action, AlertError, AlertState, MaintenanceAlert, MaintenanceModels, MaintenanceWatch,
-    Notification, Severity,
+    Notification, Severity, TrainingWindow,
 };
 pub use quality::{
     CqaPrediction, QualityError, QualityModels, ReleaseRisk, ReleaseWatch, MIN_TRAINING_BATCHES,

@@ -8,6 +8,12 @@
 //! their rises — so a replayed or re-read sample never counts twice. Maintenance actions
 //! are kept in their own append-only log and apply from their time on.
 
+use std::{
+    fs::{File, OpenOptions},
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+};
+
 use chrono::{DateTime, TimeDelta, Utc};
 use model::{Site, Value};
 use serde::{Deserialize, Serialize};
@@ -96,6 +102,8 @@ enum Role {
 pub struct Lifecycle {
     roles: Vec<Option<(usize, Role)>>,
     units: Vec<LifecycleRecord>,
+    /// Plant hours per hour of source time (see [`crate::ConditionMonitor::set_time_scale`]).
+    time_scale: f64,
 }
 
 impl Lifecycle {
@@ -143,7 +151,19 @@ impl Lifecycle {
                 }
             }
         }
-        Lifecycle { roles, units }
+        Lifecycle {
+            roles,
+            units,
+            time_scale: 1.0,
+        }
+    }
+
+    pub fn set_time_scale(&mut self, scale: f64) {
+        self.time_scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
     }
 
     pub fn records(&self) -> &[LifecycleRecord] {
@@ -159,7 +179,7 @@ impl Lifecycle {
             let Some((u, role)) = self.roles.get(i).copied().flatten() else {
                 continue;
             };
-            self.units[u].observe(role, v, t);
+            self.units[u].observe(role, v, t, self.time_scale);
         }
     }
 
@@ -189,7 +209,7 @@ impl Lifecycle {
 }
 
 impl LifecycleRecord {
-    fn observe(&mut self, role: Role, v: &Value, t: DateTime<Utc>) {
+    fn observe(&mut self, role: Role, v: &Value, t: DateTime<Utc>, time_scale: f64) {
         // Running time accrues between consecutive samples of the unit, whatever signal
         // they are of, while it executes — but not across a gap in its data.
         if let Some(prev) = self.as_of {
@@ -197,7 +217,7 @@ impl LifecycleRecord {
                 return;
             }
             if t > prev && self.fold.running && t - prev <= MAX_GAP {
-                let h = (t - prev).num_milliseconds() as f64 / 3.6e6;
+                let h = (t - prev).num_milliseconds() as f64 / 3.6e6 * time_scale;
                 self.count(t, h, 0, 0);
             }
         }
@@ -242,7 +262,125 @@ impl LifecycleRecord {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: not a maintenance record: {source}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        source: serde_json::Error,
+    },
+    #[error("no unit {0} on any site")]
+    UnknownUnit(String),
+}
+
+/// The append-only log of maintenance actions, one JSON record per line. A record is on
+/// disk (fsync) before it takes effect, so an acknowledged action survives a crash.
+#[derive(Debug)]
+pub struct MaintenanceLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl MaintenanceLog {
+    /// Opens (creating) the log and reads the records it holds, oldest first.
+    pub fn open(path: &Path) -> Result<(MaintenanceLog, Vec<MaintenanceRecord>), LogError> {
+        let io = |source| LogError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)
+            .map_err(io)?;
+        let mut records = Vec::new();
+        for (n, line) in BufReader::new(File::open(path).map_err(io)?)
+            .lines()
+            .enumerate()
+        {
+            let line = line.map_err(io)?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            records.push(
+                serde_json::from_str(&line).map_err(|source| LogError::Parse {
+                    path: path.to_path_buf(),
+                    line: n + 1,
+                    source,
+                })?,
+            );
+        }
+        Ok((
+            MaintenanceLog {
+                path: path.to_path_buf(),
+                file,
+            },
+            records,
+        ))
+    }
+
+    fn append(&mut self, r: &MaintenanceRecord) -> Result<(), LogError> {
+        let io = |source| LogError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut line = serde_json::to_vec(r).unwrap_or_default();
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(io)?;
+        self.file.sync_data().map_err(io)
+    }
+}
+
 impl crate::Twin {
+    /// Keeps maintenance actions in `log` from now on, after applying the ones it holds.
+    pub fn attach_maintenance_log(&self, log: MaintenanceLog, records: Vec<MaintenanceRecord>) {
+        for r in records {
+            self.apply_maintenance(r);
+        }
+        *self
+            .maintenance_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(log);
+    }
+
+    /// Records a maintenance or calibration action: on disk first (when a log is
+    /// attached), then in the unit's lifecycle.
+    pub fn record_maintenance(&self, r: MaintenanceRecord) -> Result<(), LogError> {
+        let unit = format!("{}/{}/{}", r.site, r.line, r.equipment);
+        if !self
+            .lifecycle(Some(&r.site))
+            .iter()
+            .any(|u| u.line == r.line && u.equipment == r.equipment)
+        {
+            return Err(LogError::UnknownUnit(unit));
+        }
+        if let Some(log) = self
+            .maintenance_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            log.append(&r)?;
+        }
+        self.apply_maintenance(r);
+        Ok(())
+    }
+
+    fn apply_maintenance(&self, r: MaintenanceRecord) -> bool {
+        self.lifecycles.iter().any(|l| {
+            l.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .record(r.clone())
+        })
+    }
+
     /// Lifecycle records of every unit, optionally of one site.
     pub fn lifecycle(&self, site: Option<&str>) -> Vec<LifecycleRecord> {
         self.lifecycles
@@ -257,15 +395,6 @@ impl crate::Twin {
                     .collect::<Vec<_>>()
             })
             .collect()
-    }
-
-    /// Applies a maintenance or calibration action; false when no such unit exists.
-    pub fn record_maintenance(&self, r: MaintenanceRecord) -> bool {
-        self.lifecycles.iter().any(|l| {
-            l.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .record(r.clone())
-        })
     }
 }
 

@@ -8,8 +8,11 @@ use serde::Serialize;
 use std::sync::{Mutex, RwLock};
 
 use crate::{
-    batches::BatchRecorder, condition::ConditionMonitor, lifecycle::Lifecycle,
-    maintenance::MaintenanceState, QualityModels, ReleaseWatch,
+    batches::BatchRecorder,
+    condition::ConditionMonitor,
+    lifecycle::{Lifecycle, MaintenanceLog},
+    maintenance::MaintenanceState,
+    QualityModels, ReleaseWatch,
 };
 use tokio::sync::broadcast;
 
@@ -51,6 +54,7 @@ pub struct Twin {
     pub(crate) release: Mutex<ReleaseWatch>,
     pub(crate) conditions: Vec<Mutex<ConditionMonitor>>,
     pub(crate) lifecycles: Vec<Mutex<Lifecycle>>,
+    pub(crate) maintenance_log: Mutex<Option<MaintenanceLog>>,
     pub(crate) maintenance: MaintenanceState,
 }
 
@@ -97,6 +101,7 @@ impl Twin {
         Arc::new(Twin {
             conditions,
             lifecycles,
+            maintenance_log: Mutex::new(None),
             maintenance: MaintenanceState::default(),
             live: RwLock::new(vec![None; refs.len()]),
             site_offset,

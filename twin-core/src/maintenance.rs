@@ -21,6 +21,10 @@ pub enum AlertError {
     NoUser,
 }
 
+/// A closed window of a site's unit with the consumed life of each of its parts at the
+/// window's end: `(site, window, [(part, wear)])`.
+pub type TrainingWindow = (String, ClosedWindow, Vec<(String, f64)>);
+
 /// The degradation models of every (equipment type, part) with enough history.
 #[derive(Debug, Clone, Serialize)]
 pub struct MaintenanceModels {
@@ -40,7 +44,7 @@ impl MaintenanceModels {
     /// is how many times faster than in service the training fleet wore (accelerated life
     /// tests); the fleet's wear rates are scaled back by it.
     pub fn train(
-        windows: &[(String, ClosedWindow, Vec<(String, f64)>)],
+        windows: &[TrainingWindow],
         pace: f64,
         version: &str,
         trained_at: DateTime<Utc>,
@@ -396,6 +400,38 @@ impl crate::Twin {
             .write()
             .unwrap_or_else(|e| e.into_inner()) = risks;
         notes
+    }
+
+    /// Sets the plant hours per hour of source time of every site, for condition windows
+    /// and lifecycle running hours (see [`crate::ConditionMonitor::set_time_scale`]).
+    pub fn set_time_scale(&self, scale: f64) {
+        for c in &self.conditions {
+            c.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .set_time_scale(scale);
+        }
+        for l in &self.lifecycles {
+            l.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .set_time_scale(scale);
+        }
+    }
+
+    /// Estimated wear of one part per window kept (for charts).
+    pub fn wear_series(
+        &self,
+        site: &str,
+        line: &str,
+        equipment: &str,
+        part: &str,
+    ) -> Vec<(DateTime<Utc>, f64, bool)> {
+        let Some(i) = self.sites.iter().position(|s| s.id == site) else {
+            return Vec::new();
+        };
+        self.conditions[i]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .series(line, equipment, part)
     }
 
     /// The latest prediction of every watched part, most likely to fail first.

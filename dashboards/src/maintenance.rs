@@ -1,0 +1,232 @@
+//! The maintenance API: equipment by failure risk with the signals behind each prediction,
+//! predictive alerts (acknowledge, close with a work order), lifecycle records and the
+//! maintenance actions that reset their counters.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json,
+};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+use twin_core::{AlertError, MaintenanceRecord};
+
+use crate::{api::error, AppState};
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RiskQuery {
+    site: Option<String>,
+    line: Option<String>,
+    /// At most this many, most at risk first.
+    limit: Option<usize>,
+}
+
+/// Every watched part, most likely to fail within the horizon first.
+pub(crate) async fn risks(State(state): State<AppState>, Query(q): Query<RiskQuery>) -> Response {
+    let models = state.twin.maintenance_models();
+    let mut list = state.twin.maintenance_risks();
+    list.retain(|r| {
+        q.site.as_ref().is_none_or(|s| &r.site == s) && q.line.as_ref().is_none_or(|l| &r.line == l)
+    });
+    list.truncate(q.limit.unwrap_or(usize::MAX));
+    Json(json!({
+        "model": models.as_ref().map(|m| json!({
+            "version": m.version,
+            "fingerprint": m.fingerprint,
+            "trained_at": m.trained_at,
+            "horizon_h": m.horizon_h,
+            "parts": m.parts.iter().map(|p| format!("{}/{}", p.kind, p.part)).collect::<Vec<_>>(),
+        })),
+        "risks": list,
+    }))
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct WearQuery {
+    site: String,
+    line: String,
+    equipment: String,
+    part: String,
+}
+
+/// A part's estimated wear per window: the trend a prediction extrapolates.
+pub(crate) async fn wear(State(state): State<AppState>, Query(q): Query<WearQuery>) -> Response {
+    let series = state
+        .twin
+        .wear_series(&q.site, &q.line, &q.equipment, &q.part);
+    Json(
+        series
+            .into_iter()
+            .filter(|(_, e, _)| e.is_finite())
+            .map(|(t, e, stopped)| json!({ "t": t, "wear": e, "stopped": stopped }))
+            .collect::<Vec<_>>(),
+    )
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct AlertQuery {
+    site: Option<String>,
+    state: Option<String>,
+}
+
+pub(crate) async fn alerts(State(state): State<AppState>, Query(q): Query<AlertQuery>) -> Response {
+    let list = state.twin.with_maintenance_watch(|w| {
+        w.alerts()
+            .iter()
+            .filter(|a| q.site.as_ref().is_none_or(|s| &a.site == s))
+            .filter(|a| {
+                q.state.as_deref().is_none_or(|s| {
+                    serde_json::to_value(a.state).is_ok_and(|v| v.as_str() == Some(s))
+                })
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    });
+    Json(list).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Acknowledge {
+    user: String,
+    #[serde(default)]
+    comment: String,
+}
+
+pub(crate) async fn acknowledge(
+    State(state): State<AppState>,
+    Path(id): Path<u64>,
+    Json(body): Json<Acknowledge>,
+) -> Response {
+    let done = state
+        .twin
+        .with_maintenance_watch(|w| w.acknowledge(id, &body.user, &body.comment, Utc::now()));
+    match done {
+        Ok(n) => {
+            tracing::info!(alert = id, user = %body.user, "maintenance alert acknowledged");
+            state.notify(&n);
+            Json(n.alert).into_response()
+        }
+        Err(e) => alert_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Close {
+    user: String,
+    work_order: String,
+    #[serde(default)]
+    comment: String,
+    /// The work order renewed the part: reset the unit's since-maintenance counters.
+    #[serde(default)]
+    reset_counters: bool,
+}
+
+pub(crate) async fn close(
+    State(state): State<AppState>,
+    Path(id): Path<u64>,
+    Json(body): Json<Close>,
+) -> Response {
+    if body.work_order.trim().is_empty() {
+        return error(StatusCode::BAD_REQUEST, "a work order number is required");
+    }
+    let now = Utc::now();
+    let done = state
+        .twin
+        .with_maintenance_watch(|w| w.close(id, &body.user, &body.work_order, &body.comment, now));
+    let n = match done {
+        Ok(n) => n,
+        Err(e) => return alert_error(e),
+    };
+    if body.reset_counters {
+        let a = &n.alert;
+        let record = MaintenanceRecord {
+            site: a.site.clone(),
+            line: a.line.clone(),
+            equipment: a.equipment.clone(),
+            at: now,
+            user: body.user.clone(),
+            work_order: body.work_order.clone(),
+            action: "maintenance".into(),
+            part: Some(a.part.clone()),
+            comment: body.comment.clone(),
+        };
+        if let Err(e) = state.twin.record_maintenance(record) {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        }
+    }
+    tracing::info!(alert = id, user = %body.user, work_order = %body.work_order, "maintenance alert closed");
+    state.notify(&n);
+    Json(n.alert).into_response()
+}
+
+fn alert_error(e: AlertError) -> Response {
+    let status = match e {
+        AlertError::Unknown(_) => StatusCode::NOT_FOUND,
+        AlertError::Closed(_) => StatusCode::CONFLICT,
+        AlertError::NoUser => StatusCode::BAD_REQUEST,
+    };
+    error(status, e.to_string())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct LifecycleQuery {
+    site: Option<String>,
+}
+
+pub(crate) async fn lifecycle(
+    State(state): State<AppState>,
+    Query(q): Query<LifecycleQuery>,
+) -> Response {
+    Json(state.twin.lifecycle(q.site.as_deref())).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Action {
+    site: String,
+    line: String,
+    equipment: String,
+    user: String,
+    work_order: String,
+    #[serde(default = "maintenance")]
+    action: String,
+    part: Option<String>,
+    #[serde(default)]
+    comment: String,
+}
+
+fn maintenance() -> String {
+    "maintenance".into()
+}
+
+/// Records a maintenance or calibration action on a unit.
+pub(crate) async fn record(State(state): State<AppState>, Json(a): Json<Action>) -> Response {
+    if a.user.trim().is_empty() || a.work_order.trim().is_empty() {
+        return error(StatusCode::BAD_REQUEST, "user and work_order are required");
+    }
+    if !matches!(a.action.as_str(), "maintenance" | "calibration") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("action `{}`: must be maintenance or calibration", a.action),
+        );
+    }
+    let record = MaintenanceRecord {
+        site: a.site,
+        line: a.line,
+        equipment: a.equipment,
+        at: Utc::now(),
+        user: a.user,
+        work_order: a.work_order,
+        action: a.action,
+        part: a.part,
+        comment: a.comment,
+    };
+    match state.twin.record_maintenance(record.clone()) {
+        Ok(()) => (StatusCode::CREATED, Json(record)).into_response(),
+        Err(e @ twin_core::LogError::UnknownUnit(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}

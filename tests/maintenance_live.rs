@@ -1,0 +1,257 @@
+//! Predictive maintenance and lifecycle records in the running twin: the three simulated
+//! plants (at 600× so condition windows close every 6 s), the web view listing equipment
+//! by risk with the signals behind each prediction, and lifecycle counters that survive a
+//! crash of the twin with nothing lost or counted twice.
+
+mod common;
+
+use std::{collections::BTreeMap, process::Stdio, time::Duration};
+
+use common::*;
+use serde_json::{json, Value};
+
+fn unit_key(u: &Value) -> String {
+    format!("{}/{}/{}", u["site"], u["line"], u["equipment"]).replace('"', "")
+}
+
+fn lifecycle(base: &str) -> BTreeMap<String, Value> {
+    get_json(&format!("{base}/api/lifecycle"))
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (unit_key(u), u.clone()))
+        .collect()
+}
+
+/// Starts and cycles of one unit recounted from the historian's full history.
+fn recount(base: &str, path_prefix: &str) -> (u64, u64) {
+    let history = |signal: &str| -> Vec<Value> {
+        let url =
+            format!("{base}/api/history?path={path_prefix}/{signal}&from=2000-01-01T00:00:00Z");
+        // Not every unit has both counters: an unknown tag is a 404.
+        match get_json(&url) {
+            Ok(h) => h["points"].as_array().cloned().unwrap_or_default(),
+            Err(e) if e.contains("404") => Vec::new(),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let mut starts = 0;
+    let mut running = false;
+    for p in history("state") {
+        let now = p["v"] == "EXECUTE";
+        starts += u64::from(now && !running);
+        running = now;
+    }
+    let mut cycles = 0;
+    for counter in ["good_count", "reject_count"] {
+        let mut last: Option<i64> = None;
+        for p in history(counter) {
+            let Some(n) = p["v"].as_f64().map(|x| x as i64) else {
+                continue;
+            };
+            if let Some(prev) = last.filter(|prev| n > *prev) {
+                cycles += (n - prev) as u64;
+            }
+            last = Some(n);
+        }
+    }
+    (starts, cycles)
+}
+
+#[test]
+fn equipment_is_listed_by_risk_with_the_signals_behind_each_prediction() {
+    let demo = start_demo_with(&["--speed", "600", "--quality-days", "0"]);
+    let base = &demo.base;
+    let risks = wait_for(Duration::from_secs(150), "maintenance predictions", || {
+        let m = get_json(&format!("{base}/api/maintenance")).ok()?;
+        let list = m["risks"].as_array()?.clone();
+        (list.len() >= 20 && !m["model"].is_null()).then_some(list)
+    });
+    let p: Vec<f64> = risks
+        .iter()
+        .map(|r| r["p_fail"].as_f64().unwrap())
+        .collect();
+    assert!(
+        p.windows(2).all(|w| w[0] >= w[1]),
+        "most at risk first: {p:?}"
+    );
+    for r in &risks {
+        let health = r["health"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&health), "{r}");
+        assert!(r["model_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("degradation-gbm/"));
+        assert!(r["fingerprint"].as_str().unwrap().starts_with("fnv1a64:"));
+        if let (Some(lo), Some(mid)) = (r["rul_low_h"].as_f64(), r["rul_h"].as_f64()) {
+            assert!(lo <= mid, "interval around the estimate: {r}");
+        }
+    }
+    // The signals behind the riskiest prediction are real tags with history to chart.
+    let top = &risks[0];
+    let drivers = top["drivers"].as_array().unwrap();
+    assert!(!drivers.is_empty(), "{top}");
+    let path = drivers[0]["path"].as_str().unwrap();
+    let h = get_json(&format!("{base}/api/history?path={path}")).unwrap();
+    assert!(
+        h["points"].as_array().is_some_and(|p| !p.is_empty()),
+        "{path} has points to chart"
+    );
+    let wear = get_json(&format!(
+        "{base}/api/maintenance/wear?site={}&line={}&equipment={}&part={}",
+        top["site"].as_str().unwrap(),
+        top["line"].as_str().unwrap(),
+        top["equipment"].as_str().unwrap(),
+        top["part"].as_str().unwrap()
+    ))
+    .unwrap();
+    assert!(
+        !wear.as_array().unwrap().is_empty(),
+        "the wear trend behind it"
+    );
+
+    // The page shows the list, and the selected prediction (`?part=top`: the riskiest)
+    // with a chart per signal behind it.
+    let out = headless(&[
+        "--virtual-time-budget=8000",
+        "--dump-dom",
+        &format!("{base}/?part=top"),
+    ]);
+    let html = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        html.contains("Equipment at risk"),
+        "maintenance panel on the page"
+    );
+    let shown = html.matches("class=\"risk").count();
+    assert!(shown >= 10, "{shown} rows of equipment by risk");
+    assert!(
+        html.contains(&format!("data-path=\"{path}\"")),
+        "the riskiest prediction's driver {path} is charted"
+    );
+}
+
+#[test]
+fn lifecycle_counters_survive_a_crash_of_the_twin_with_nothing_lost_or_doubled() {
+    let mut demo = start_demo_with(&[
+        "--speed",
+        "600",
+        "--quality-days",
+        "0",
+        "--maintenance-days",
+        "0",
+    ]);
+    let base = demo.base.clone();
+    // Let the plants run until units have started and produced.
+    let before = wait_for(
+        Duration::from_secs(90),
+        "units running and counting",
+        || {
+            let l = lifecycle(&base);
+            let busy = l
+                .values()
+                .filter(|u| u["total"]["cycles"].as_u64() > Some(0))
+                .count();
+            (busy >= 5).then_some(l)
+        },
+    );
+    let unit = before
+        .values()
+        .find(|u| u["total"]["cycles"].as_u64() > Some(0))
+        .unwrap()
+        .clone();
+    let action = json!({
+        "site": unit["site"], "line": unit["line"], "equipment": unit["equipment"],
+        "user": "wang.fang", "work_order": "WO-2026-0042", "part": "bearing",
+        "comment": "bearing renewed"
+    });
+    let resp = ureq::post(&format!("{base}/api/lifecycle/actions"))
+        .send_json(action)
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let bad = ureq::post(&format!("{base}/api/lifecycle/actions")).send_json(json!({
+        "site": "nowhere", "line": "x", "equipment": "y", "user": "u", "work_order": "w"
+    }));
+    assert!(
+        matches!(bad, Err(ureq::Error::Status(404, _))),
+        "an unknown unit is refused"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let acknowledged = lifecycle(&base);
+
+    // Crash: no shutdown, no flush beyond what was acknowledged.
+    demo.proc.child.kill().unwrap();
+    demo.proc.child.wait().unwrap();
+
+    // The twin alone over the same store (its plants are gone, so nothing new arrives).
+    let web = free_port();
+    let data = demo.data.path().to_str().unwrap().to_string();
+    let listen = format!("127.0.0.1:{web}");
+    let configs: Vec<String> = ["shenzhen", "anhui", "sichuan"]
+        .iter()
+        .map(|s| {
+            repo()
+                .join("sites")
+                .join(format!("{s}.toml"))
+                .display()
+                .to_string()
+        })
+        .collect();
+    let mut args = vec!["run", "--listen", &listen, "--data-dir", &data];
+    for c in &configs {
+        args.extend(["--config", c]);
+    }
+    args.extend(["--quality-days", "0", "--maintenance-days", "0"]);
+    let mut twin = spawn("pharmatwin run", pharmatwin(&args).stdout(Stdio::piped()));
+    let base2 = format!("http://127.0.0.1:{web}");
+    wait_for_line(&mut twin, &base2, Duration::from_secs(20));
+    let mut last = BTreeMap::new();
+    let after = wait_for(
+        Duration::from_secs(60),
+        "the twin to replay the store",
+        || {
+            let now = lifecycle(&base2);
+            let settled = now == last
+                && now
+                    .values()
+                    .any(|u| u["total"]["cycles"].as_u64() > Some(0));
+            last = now.clone();
+            std::thread::sleep(Duration::from_millis(500));
+            settled.then_some(now)
+        },
+    );
+
+    let mut compared = 0;
+    for (key, a) in &after {
+        let was = &acknowledged[key];
+        for counter in ["starts", "cycles"] {
+            assert!(
+                a["total"][counter].as_u64() >= was["total"][counter].as_u64(),
+                "{key}: {counter} lost across the crash: {} before, {} after",
+                was["total"][counter],
+                a["total"][counter]
+            );
+        }
+        let prefix = format!(
+            "{}/{}/{}/{}",
+            a["site"].as_str().unwrap(),
+            a["area"].as_str().unwrap(),
+            a["line"].as_str().unwrap(),
+            a["equipment"].as_str().unwrap()
+        );
+        let (starts, cycles) = recount(&base2, &prefix);
+        assert_eq!(a["total"]["starts"].as_u64(), Some(starts), "{key}: starts");
+        assert_eq!(a["total"]["cycles"].as_u64(), Some(cycles), "{key}: cycles");
+        compared += usize::from(cycles > 0);
+    }
+    assert!(compared >= 5, "{compared} producing units compared");
+
+    // The maintenance action survived too, and still splits the counters.
+    let u = &after[&unit_key(&unit)];
+    let history = u["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1, "{u}");
+    assert_eq!(history[0]["work_order"], "WO-2026-0042");
+    assert_eq!(history[0]["user"], "wang.fang");
+    assert!(u["since_maintenance"]["cycles"].as_u64() <= u["total"]["cycles"].as_u64());
+    assert!(u["last_maintenance"].is_string());
+}
