@@ -6,11 +6,13 @@
 //!   disk loads with [`model::load_site_file`].
 //! - [`physics`] is the plant model: pure, deterministic, no I/O.
 //! - [`simulator`] runs the model against the clock and serves it as an OPC UA server.
+//! - [`scenario`] injects faults into a plant at chosen moments (training, tests).
 //!
 //! **Architecture invariant:** `sites` is a peer of the plants, not of the twin: nothing here
 //! depends on the connectors, the twin core or the dashboards.
 
 pub mod physics;
+pub mod scenario;
 pub mod simulator;
 
 use model::{ConfigError, Site};
