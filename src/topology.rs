@@ -15,6 +15,8 @@ pub(crate) struct SimSettings {
     pub(crate) speed: f64,
     pub(crate) seed: u64,
     pub(crate) tick_ms: u64,
+    /// Serve a tick counter instead of the plant (see `SimOptions::tick_counter`).
+    pub(crate) tick_counter: bool,
 }
 
 /// Batches in flight between the sources and the writer; a full channel slows the sources
@@ -86,7 +88,11 @@ pub(crate) async fn run(
 }
 
 /// One plant's connectors into InfluxDB, through the spool — until interrupted.
-pub(crate) async fn edge(sites: Vec<Arc<Site>>, config: connectors::InfluxConfig) -> Result<()> {
+pub(crate) async fn edge(
+    sites: Vec<Arc<Site>>,
+    config: connectors::InfluxConfig,
+    opts: SourceOptions,
+) -> Result<()> {
     let catalog = connectors::TagCatalog::from_sites(sites.iter().map(|s| &**s));
     let influx = Arc::new(
         connectors::InfluxHistorian::open(config, catalog)
@@ -95,7 +101,7 @@ pub(crate) async fn edge(sites: Vec<Arc<Site>>, config: connectors::InfluxConfig
     );
     let historian: Arc<dyn Historian> = influx.clone();
     let mut tasks = JoinSet::new();
-    let ingest = start_ingest(&sites, historian, &SourceOptions::default(), &mut tasks);
+    let ingest = start_ingest(&sites, historian, &opts, &mut tasks);
     println!(
         "PharmaTwin edge: {} ({} signals) → {}",
         sites
@@ -330,6 +336,7 @@ async fn start_simulator(
         speed: sim.speed,
         seed: sim.seed,
         tick: Duration::from_millis(sim.tick_ms),
+        tick_counter: sim.tick_counter,
         ..Default::default()
     };
     let id = site.id.clone();
@@ -387,6 +394,7 @@ pub(crate) async fn bench(seconds: u64, tick_ms: u64) -> Result<()> {
         speed: 60.0,
         seed: 1,
         tick_ms,
+        tick_counter: false,
     };
     let mut simulators = Vec::new();
     let mut sites = Vec::new();

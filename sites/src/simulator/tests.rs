@@ -23,6 +23,7 @@ fn options(endpoint: &str, pki: &tempfile::TempDir) -> SimOptions {
         tick: Duration::from_millis(100),
         endpoint: Some(endpoint.into()),
         pki_dir: Some(pki.path().to_path_buf()),
+        tick_counter: false,
     }
 }
 
