@@ -150,6 +150,30 @@ impl InfluxHistorian {
         .await
     }
 
+    /// Sends `batch` straight to InfluxDB, bypassing the spool: no durability, no retry, no
+    /// quarantine, and the database must exist. Only for measuring what the spool costs
+    /// (`benches/influx.rs`); anything but a 2xx is an error.
+    #[doc(hidden)]
+    pub async fn write_unspooled(&self, batch: &[Sample]) -> Result<(), InfluxError> {
+        let shared = &self.shared;
+        let lines: Vec<String> = batch.iter().map(sample_line).collect();
+        let body = shared.client.body(lines.iter().map(String::as_str));
+        match shared.client.write(body).await {
+            client::Sent::Accepted => Ok(()),
+            client::Sent::Failed(e) => Err(e),
+            client::Sent::Rejected { status, body } => Err(InfluxError::Status {
+                what: "write",
+                status,
+                body,
+            }),
+            client::Sent::TooLarge => Err(InfluxError::Status {
+                what: "write",
+                status: 413,
+                body: String::new(),
+            }),
+        }
+    }
+
     /// Spools raw points (back-fills, repairs) like samples; they are acknowledged,
     /// forwarded, retried and quarantined the same way. Fails before spooling anything if a
     /// point cannot be written as line protocol.
