@@ -6,7 +6,8 @@
 //! no InfluxDB listens, then starts influxd and replays the spool from a fresh process —
 //! an edge restarted after a long outage — which prints its peak resident memory (VmHWM
 //! from /proc/self/status) and the replay rate. The count in InfluxDB must equal what was
-//! spooled.
+//! spooled. `PHARMATWIN_SPOOL_BENCH_CACHE_MB` sets the spool's page cache (default: the
+//! configuration's default), e.g. 1024 for redb's own default.
 
 #[path = "../tests/influx_common/mod.rs"]
 mod influx_common;
@@ -64,6 +65,12 @@ fn config(url: String, dir: std::path::PathBuf, max_bytes: u64) -> InfluxConfig 
         *create_database = true;
     }
     c.spool.max_bytes = max_bytes;
+    if let Some(mb) = std::env::var("PHARMATWIN_SPOOL_BENCH_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        c.spool.cache_bytes = mb * 1024 * 1024;
+    }
     c.retry.max = Duration::from_millis(500);
     c
 }
@@ -153,7 +160,9 @@ async fn replay() {
     let dir = std::env::var(DIR).expect("spool dir").into();
     let url = std::env::var(URL).expect("InfluxDB URL");
     let started = Instant::now();
-    let historian = InfluxHistorian::open(config(url, dir, u64::MAX / 2), TagCatalog::default())
+    let config = config(url, dir, u64::MAX / 2);
+    let historian_cache_mib = config.spool.cache_bytes / (1024 * 1024);
+    let historian = InfluxHistorian::open(config, TagCatalog::default())
         .await
         .expect("open the historian");
     let spooled = historian.status().spooled_samples;
@@ -183,10 +192,11 @@ async fn replay() {
     let took = started.elapsed();
     println!(
         "replay of {spooled} samples: {:.1} s, {:.0} samples/s; peak RSS of the replaying \
-         process {:.0} MB (VmHWM)",
+         process {:.0} MB (VmHWM), spool cache {} MiB",
         took.as_secs_f64(),
         spooled as f64 / took.as_secs_f64(),
-        proc_status_mb("VmHWM:")
+        proc_status_mb("VmHWM:"),
+        historian_cache_mib
     );
     historian.close().await;
 }

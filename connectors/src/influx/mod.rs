@@ -105,8 +105,13 @@ impl InfluxHistorian {
         config.validate()?;
         let client = Client::new(&config)?;
         let dir = config.spool.dir.clone();
-        let (max, policy) = (config.spool.max_bytes, config.spool.when_full);
-        let spool = tokio::task::spawn_blocking(move || Spool::open(&dir, max, policy)).await??;
+        let (max, policy, cache) = (
+            config.spool.max_bytes,
+            config.spool.when_full,
+            config.spool.cache_bytes,
+        );
+        let spool =
+            tokio::task::spawn_blocking(move || Spool::open(&dir, max, policy, cache)).await??;
         info!(
             target = %client.label,
             api = api_name(&config.api),

@@ -45,10 +45,6 @@ pub(crate) const ENTRY_OVERHEAD: u64 = 16;
 const GAP_MAX_SERIES: usize = 100;
 const NO_TIME: i64 = i64::MIN;
 const OPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-/// redb's page cache. Its default, 1 GiB, would keep most of a full spool resident while
-/// it replays; the spool is read front to back once and appended at the back, so the OS
-/// page cache serves it as well, and the edge stays small (measured: benches/influx_spool).
-const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// One spooled line.
 #[derive(Debug, Clone)]
@@ -171,6 +167,7 @@ impl Spool {
         dir: &Path,
         max_bytes: u64,
         policy: FullPolicy,
+        cache_bytes: usize,
     ) -> Result<Self, InfluxError> {
         std::fs::create_dir_all(dir).map_err(|source| InfluxError::CreateDir {
             path: dir.to_path_buf(),
@@ -182,7 +179,7 @@ impl Spool {
         let deadline = std::time::Instant::now() + OPEN_WAIT;
         let db = loop {
             match Database::builder()
-                .set_cache_size(CACHE_BYTES)
+                .set_cache_size(cache_bytes)
                 .create(&path)
             {
                 Ok(db) => break db,
