@@ -285,6 +285,7 @@ fn influxdb_outage_and_edge_kill_lose_and_duplicate_nothing_acknowledged() {
 
     // Live data and the replay together for a while, then the plants stop.
     std::thread::sleep(Duration::from_secs(10));
+    let plants_stopped = now_ns();
     for s in &mut simulators {
         s.child.kill().unwrap();
         s.child.wait().unwrap();
@@ -316,6 +317,15 @@ fn influxdb_outage_and_edge_kill_lose_and_duplicate_nothing_acknowledged() {
     for s in all_time.values() {
         let n = newest.entry(s.site.as_str()).or_insert(i64::MIN);
         *n = (*n).max(s.last_ns);
+    }
+    for (site, n) in &newest {
+        // The spools drained to the end: each site's newest point is from its last seconds
+        // (the counter's time follows the wall clock; allow for a slow last publish).
+        assert!(
+            plants_stopped - n < Duration::from_secs(5).as_nanos() as i64,
+            "{site}: newest point {} ms before the plants stopped",
+            (plants_stopped - n) / 1_000_000
+        );
     }
     let mut outage_points = 0;
     for (key, s) in &all_time {
