@@ -82,6 +82,13 @@ enum Command {
         configs: Vec<PathBuf>,
         #[command(flatten)]
         influx: InfluxArgs,
+        /// How often the OPC UA server samples each signal, in milliseconds (the server's
+        /// minimum applies); default 250.
+        #[arg(long)]
+        sampling_interval_ms: Option<u64>,
+        /// How often the OPC UA server sends what it sampled, in milliseconds; default 500.
+        #[arg(long)]
+        publishing_interval_ms: Option<u64>,
     },
     /// Twin core, analytics and web view reading InfluxDB, for the sites the edges write:
     /// runs at HQ, until interrupted.
@@ -111,6 +118,11 @@ enum Command {
         /// Real milliseconds between value updates.
         #[arg(long, default_value_t = 1000)]
         tick_ms: u64,
+        /// Serve a counter instead of the plant: every signal changes on every tick, numbers
+        /// and text hold the tick's number, booleans alternate, and times lie on the tick
+        /// grid. A known reference for counting what reached a historian.
+        #[arg(long)]
+        tick_counter: bool,
     },
     /// Loads and checks site files, and prints what they hold.
     Check {
@@ -330,6 +342,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
                     speed,
                     seed,
                     tick_ms: 1000,
+                    tick_counter: false,
                 },
                 listen,
                 &data_dir,
@@ -346,8 +359,20 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
             let sites = load_sites(&configs)?;
             topology::run(sites, listen, &data_dir, twin, 1.0).await
         }
-        Command::Edge { configs, influx } => {
-            topology::edge(load_sites(&configs)?, influx.config()).await
+        Command::Edge {
+            configs,
+            influx,
+            sampling_interval_ms,
+            publishing_interval_ms,
+        } => {
+            let mut opts = connectors::SourceOptions::default();
+            if let Some(ms) = sampling_interval_ms {
+                opts.sampling_interval_ms = ms;
+            }
+            if let Some(ms) = publishing_interval_ms {
+                opts.publishing_interval_ms = ms;
+            }
+            topology::edge(load_sites(&configs)?, influx.config(), opts).await
         }
         Command::Central {
             configs,
@@ -361,6 +386,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
             seed,
             endpoint,
             tick_ms,
+            tick_counter,
         } => {
             let mut site = resolve_site(&site)?;
             if let Some(e) = endpoint {
@@ -372,6 +398,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
                     speed,
                     seed,
                     tick_ms,
+                    tick_counter,
                 },
             )
             .await

@@ -17,6 +17,8 @@ pub(crate) struct SimSettings {
     pub(crate) speed: f64,
     pub(crate) seed: u64,
     pub(crate) tick_ms: u64,
+    /// Serve a tick counter instead of the plant (see `SimOptions::tick_counter`).
+    pub(crate) tick_counter: bool,
 }
 
 /// Batches in flight between the sources and the writer; a full channel slows the sources
@@ -92,7 +94,11 @@ pub(crate) async fn run(
 }
 
 /// One plant's connectors into InfluxDB, through the spool — until interrupted.
-pub(crate) async fn edge(sites: Vec<Arc<Site>>, config: connectors::InfluxConfig) -> Result<()> {
+pub(crate) async fn edge(
+    sites: Vec<Arc<Site>>,
+    config: connectors::InfluxConfig,
+    opts: SourceOptions,
+) -> Result<()> {
     let catalog = connectors::TagCatalog::from_sites(sites.iter().map(|s| &**s));
     let influx = Arc::new(
         connectors::InfluxHistorian::open(config, catalog)
@@ -101,7 +107,7 @@ pub(crate) async fn edge(sites: Vec<Arc<Site>>, config: connectors::InfluxConfig
     );
     let historian: Arc<dyn Historian> = influx.clone();
     let mut tasks = JoinSet::new();
-    let ingest = start_ingest(&sites, historian, &SourceOptions::default(), &mut tasks);
+    let ingest = start_ingest(&sites, historian, &opts, &mut tasks);
     println!(
         "PharmaTwin edge: {} ({} signals) → {}",
         sites
@@ -363,6 +369,7 @@ async fn start_simulator(
         speed: sim.speed,
         seed: sim.seed,
         tick: Duration::from_millis(sim.tick_ms),
+        tick_counter: sim.tick_counter,
         ..Default::default()
     };
     let id = site.id.clone();
@@ -420,6 +427,7 @@ pub(crate) async fn bench(seconds: u64, tick_ms: u64) -> Result<()> {
         speed: 60.0,
         seed: 1,
         tick_ms,
+        tick_counter: false,
     };
     let mut simulators = Vec::new();
     let mut sites = Vec::new();

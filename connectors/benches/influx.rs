@@ -9,6 +9,11 @@
 //!   while influxd is stopped, then drained after it is started again; and the same
 //!   backlog drained in live-sized batches, for comparison.
 //!
+//! - line-protocol encoding alone, on one core (no server involved);
+//! - the cost of durability: the live ingest's end-to-end figure against the same samples
+//!   sent straight to InfluxDB without the spool (same batches, gzip and client), as a
+//!   ratio.
+//!
 //! Each phase ends with a count in InfluxDB, which must equal what was written.
 
 #[path = "../tests/influx_common/mod.rs"]
@@ -21,7 +26,9 @@ use std::{
 
 use chrono::{DateTime, TimeZone, Utc};
 use model::{Category, Historian, Quality, Sample, Tag, Value};
-use pharmatwin_connectors::influx::{InfluxApi, InfluxConfig, InfluxHistorian, TagCatalog};
+use pharmatwin_connectors::influx::{
+    line_protocol::sample_line, InfluxApi, InfluxConfig, InfluxHistorian, TagCatalog,
+};
 
 const DB: &str = "bench";
 const SIGNALS: usize = 500;
@@ -83,6 +90,21 @@ fn rate(n: usize, d: Duration) -> String {
     )
 }
 
+/// Points/s of `sample_line` on this thread: the best of three passes over `samples`.
+fn encoding_rate(samples: &[Sample]) -> (f64, usize) {
+    let mut best = f64::MAX;
+    let mut bytes = 0;
+    for _ in 0..3 {
+        let started = Instant::now();
+        bytes = samples
+            .iter()
+            .map(|s| std::hint::black_box(sample_line(s)).len())
+            .sum();
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    (samples.len() as f64 / best, bytes / samples.len())
+}
+
 #[tokio::main]
 async fn main() {
     let mut server = influx_common::Influxd::start();
@@ -120,6 +142,24 @@ async fn main() {
     let live_status = historian.status();
     assert_eq!(total_points(&server).await, LIVE_SAMPLES as u64);
 
+    // The same load without the spool: encoded, gzipped and posted batch by batch.
+    let direct = samples(
+        &tags,
+        LIVE_SAMPLES,
+        Utc.with_ymd_and_hms(2025, 1, 4, 0, 0, 0).unwrap(),
+        Duration::from_micros(500),
+    );
+    let started = Instant::now();
+    for chunk in direct.chunks(BATCH) {
+        historian
+            .write_unspooled(chunk)
+            .await
+            .expect("direct write");
+    }
+    let unspooled = started.elapsed();
+    assert_eq!(total_points(&server).await, 2 * LIVE_SAMPLES as u64);
+    let (encode_rate, line_bytes) = encoding_rate(&direct);
+
     // Replay of a 2-minute backlog.
     server.stop();
     let backlog_n = BACKLOG_RATE * BACKLOG_SECONDS;
@@ -145,7 +185,7 @@ async fn main() {
     let status = historian.status();
     assert_eq!(
         total_points(&server).await,
-        (LIVE_SAMPLES + backlog_n) as u64
+        (2 * LIVE_SAMPLES + backlog_n) as u64
     );
 
     println!("InfluxDB historian, influxd 1.x on loopback, {SIGNALS} series, batches of {BATCH}");
@@ -160,6 +200,17 @@ async fn main() {
     println!(
         "  {} write requests, {} retries",
         live_status.requests, live_status.retries
+    );
+    println!(
+        "same samples without the spool (direct):  {}",
+        rate(LIVE_SAMPLES, unspooled)
+    );
+    println!(
+        "  cost of durability: spool on / spool off = {:.2} (end-to-end rates)",
+        unspooled.as_secs_f64() / end_to_end.as_secs_f64()
+    );
+    println!(
+        "line-protocol encoding, one core:        {encode_rate:>9.0} points/s ({line_bytes} bytes a line)"
     );
     println!(
         "backlog of {BACKLOG_SECONDS} s at {BACKLOG_RATE}/s, spooled while down: {} ({} MB spooled)",
@@ -203,7 +254,7 @@ async fn main() {
     let small_replay = replaying.elapsed();
     assert_eq!(
         total_points(&server).await,
-        (LIVE_SAMPLES + 2 * backlog_n) as u64
+        (2 * LIVE_SAMPLES + 2 * backlog_n) as u64
     );
     println!(
         "same replay in live-sized batches ({}):  {} ({} requests)",

@@ -573,9 +573,11 @@ async fn a_crash_between_send_and_delete_replays_without_duplicates() {
         .write(&series_batch(&signals, 2_000, 100))
         .await
         .unwrap();
-    // Wait until InfluxDB has answered (and so stored) the batch the historian still holds.
+    // Wait until InfluxDB has stored the batch the historian still holds. Its answer being
+    // swallowed is not enough: the forwarder's idle ping can be the first answer swallowed.
     for _ in 0..400 {
-        if hole.swallowed.load(Ordering::SeqCst) > 0 {
+        let stored = server.counts(DB, "machine", "signal").await;
+        if hole.swallowed.load(Ordering::SeqCst) > 0 && stored.get("c0") == Some(&2_050) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;

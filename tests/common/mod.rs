@@ -251,6 +251,38 @@ impl Influxd {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Stops the server (SIGTERM, waits for it to exit); the data folder stays.
+    pub fn stop(&self) {
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/influxdb.sh"))
+            .args(["stop", self.dir.path().to_str().unwrap()])
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "influxd did not stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts it again on the same port and data folder.
+    pub fn resume(&self) {
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/influxdb.sh"))
+            .args([
+                "start",
+                self.dir.path().to_str().unwrap(),
+                &self.port.to_string(),
+            ])
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "influxd did not start again: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Runs an InfluxQL query against database `db`; the JSON answer.
     pub fn query(&self, db: &str, q: &str) -> serde_json::Value {
         ureq::get(&format!("{}/query", self.url()))

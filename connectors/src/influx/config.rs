@@ -112,6 +112,11 @@ pub struct SpoolConfig {
     /// How long a write waits for room (with `block`) before it fails with `SpoolFull`.
     #[serde(default = "default_block_timeout", with = "duration_text")]
     pub block_timeout: Duration,
+    /// Memory for the spool database's page cache. redb's own default (1 GiB) would keep
+    /// most of a full spool resident while it replays; the spool is read front to back once,
+    /// so the operating system's file cache serves it as well.
+    #[serde(default = "default_cache_bytes")]
+    pub cache_bytes: usize,
 }
 
 /// What happens when the spool is full. Either way a gap record is written to the spool
@@ -214,6 +219,9 @@ fn default_warn_fraction() -> f64 {
 fn default_block_timeout() -> Duration {
     Duration::from_secs(2)
 }
+fn default_cache_bytes() -> usize {
+    32 * 1024 * 1024
+}
 
 impl InfluxConfig {
     /// InfluxDB 1.x through the v1 API, defaults elsewhere.
@@ -261,6 +269,7 @@ impl InfluxConfig {
                 warn_fraction: default_warn_fraction(),
                 when_full: FullPolicy::default(),
                 block_timeout: default_block_timeout(),
+                cache_bytes: default_cache_bytes(),
             },
             batch: BatchConfig::default(),
             retry: RetryConfig::default(),
@@ -293,6 +302,9 @@ impl InfluxConfig {
         }
         if self.spool.max_bytes == 0 {
             return bad("spool.max_bytes", "must be above 0");
+        }
+        if self.spool.cache_bytes < 1024 * 1024 {
+            return bad("spool.cache_bytes", "must be at least 1 MiB");
         }
         if !(self.spool.warn_fraction > 0.0 && self.spool.warn_fraction <= 1.0) {
             return bad("spool.warn_fraction", "must be in (0, 1]");

@@ -105,8 +105,13 @@ impl InfluxHistorian {
         config.validate()?;
         let client = Client::new(&config)?;
         let dir = config.spool.dir.clone();
-        let (max, policy) = (config.spool.max_bytes, config.spool.when_full);
-        let spool = tokio::task::spawn_blocking(move || Spool::open(&dir, max, policy)).await??;
+        let (max, policy, cache) = (
+            config.spool.max_bytes,
+            config.spool.when_full,
+            config.spool.cache_bytes,
+        );
+        let spool =
+            tokio::task::spawn_blocking(move || Spool::open(&dir, max, policy, cache)).await??;
         info!(
             target = %client.label,
             api = api_name(&config.api),
@@ -148,6 +153,30 @@ impl InfluxHistorian {
             info
         })
         .await
+    }
+
+    /// Sends `batch` straight to InfluxDB, bypassing the spool: no durability, no retry, no
+    /// quarantine, and the database must exist. Only for measuring what the spool costs
+    /// (`benches/influx.rs`); anything but a 2xx is an error.
+    #[doc(hidden)]
+    pub async fn write_unspooled(&self, batch: &[Sample]) -> Result<(), InfluxError> {
+        let shared = &self.shared;
+        let lines: Vec<String> = batch.iter().map(sample_line).collect();
+        let body = shared.client.body(lines.iter().map(String::as_str));
+        match shared.client.write(body).await {
+            client::Sent::Accepted => Ok(()),
+            client::Sent::Failed(e) => Err(e),
+            client::Sent::Rejected { status, body } => Err(InfluxError::Status {
+                what: "write",
+                status,
+                body,
+            }),
+            client::Sent::TooLarge => Err(InfluxError::Status {
+                what: "write",
+                status: 413,
+                body: String::new(),
+            }),
+        }
     }
 
     /// Spools raw points (back-fills, repairs) like samples; they are acknowledged,

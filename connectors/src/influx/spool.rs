@@ -167,6 +167,7 @@ impl Spool {
         dir: &Path,
         max_bytes: u64,
         policy: FullPolicy,
+        cache_bytes: usize,
     ) -> Result<Self, InfluxError> {
         std::fs::create_dir_all(dir).map_err(|source| InfluxError::CreateDir {
             path: dir.to_path_buf(),
@@ -177,7 +178,10 @@ impl Spool {
         // (its forwarder is cancelled asynchronously): give it a few seconds.
         let deadline = std::time::Instant::now() + OPEN_WAIT;
         let db = loop {
-            match Database::create(&path) {
+            match Database::builder()
+                .set_cache_size(cache_bytes)
+                .create(&path)
+            {
                 Ok(db) => break db,
                 Err(redb::DatabaseError::DatabaseAlreadyOpen)
                     if std::time::Instant::now() < deadline =>

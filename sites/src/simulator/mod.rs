@@ -21,7 +21,7 @@ use std::{
 };
 
 use chrono::Utc;
-use model::Site;
+use model::{Site, Value};
 use opcua::{
     server::{
         node_manager::memory::{simple_node_manager_imports, SimpleNodeManager},
@@ -52,6 +52,12 @@ pub struct SimOptions {
     /// Where the OPC UA server keeps its certificate store; a folder under the system's
     /// temporary directory when not given.
     pub pki_dir: Option<PathBuf>,
+    /// Serve a counter instead of the plant: at tick `k` every numeric or text signal holds
+    /// `k` and every boolean `k` is odd, stamped `start + k × tick`. Each signal then
+    /// changes on every tick, on a time grid, so a reader can tell from any series' first
+    /// and last point how many points it must hold, and spot a duplicate by its value —
+    /// the reference of the loss and duplicate tests.
+    pub tick_counter: bool,
 }
 
 impl Default for SimOptions {
@@ -62,6 +68,7 @@ impl Default for SimOptions {
             tick: Duration::from_secs(1),
             endpoint: None,
             pki_dir: None,
+            tick_counter: false,
         }
     }
 }
@@ -262,6 +269,10 @@ pub async fn start(site: Arc<Site>, opts: SimOptions) -> Result<RunningSimulator
         period: opts.tick,
         speed: opts.speed,
         publish_now,
+        counter: opts.tick_counter.then(|| Counter {
+            start: Utc::now(),
+            tick: 0,
+        }),
     }));
     info!(
         site = %site.id,
@@ -334,11 +345,52 @@ struct Ticker {
     period: Duration,
     speed: f64,
     publish_now: Arc<Notify>,
+    counter: Option<Counter>,
 }
 
-async fn tick(t: Ticker) {
+/// The tick counter served in place of the plant (`SimOptions::tick_counter`).
+struct Counter {
+    start: chrono::DateTime<Utc>,
+    tick: u64,
+}
+
+impl Counter {
+    /// The plant's values replaced by the counter, each keeping its type, and their time.
+    fn values(
+        &mut self,
+        advance: bool,
+        period: Duration,
+        plant: &[Value],
+    ) -> (DateTime, Vec<Value>) {
+        if advance {
+            self.tick += 1;
+        }
+        let k = self.tick;
+        let at = self.start
+            + chrono::Duration::from_std(period * u32::try_from(k).unwrap_or(u32::MAX))
+                .unwrap_or_default();
+        let values = plant
+            .iter()
+            .map(|v| match v {
+                Value::Bool(_) => Value::Bool(k % 2 == 1),
+                Value::Int(_) => Value::Int(k as i64),
+                Value::Float(_) => Value::Float(k as f64),
+                Value::Text(_) => Value::Text(k.to_string()),
+            })
+            .collect();
+        (DateTime::from(at), values)
+    }
+}
+
+async fn tick(mut t: Ticker) {
     let mut interval = tokio::time::interval(t.period);
-    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // The counter stamps tick k at start + k × period: catching up late ticks keeps those
+    // stamps near the wall clock instead of drifting behind it by every delay.
+    interval.set_missed_tick_behavior(if t.counter.is_some() {
+        MissedTickBehavior::Burst
+    } else {
+        MissedTickBehavior::Delay
+    });
     let mut last = Instant::now();
     let mut failing = false;
     loop {
@@ -348,7 +400,11 @@ async fn tick(t: Ticker) {
             _ = t.publish_now.notified() => false,
         };
         let now = DateTime::now();
-        let values: Vec<_> = {
+        let values: Vec<_> = if let Some(counter) = &mut t.counter {
+            // The plant is not stepped: only its value types are used.
+            let (at, values) = counter.values(advance, t.period, lock(&t.plant).sample());
+            values.iter().map(|v| data_value(v, at)).collect()
+        } else {
             let mut plant = lock(&t.plant);
             if advance {
                 // Real time elapsed, not the nominal tick: a late tick must not slow the plant.

@@ -23,6 +23,7 @@ fn options(endpoint: &str, pki: &tempfile::TempDir) -> SimOptions {
         tick: Duration::from_millis(100),
         endpoint: Some(endpoint.into()),
         pki_dir: Some(pki.path().to_path_buf()),
+        tick_counter: false,
     }
 }
 
@@ -159,4 +160,37 @@ async fn the_three_sites_serve_side_by_side() {
     for sim in running {
         sim.shutdown().await;
     }
+}
+
+#[test]
+fn tick_counter_keeps_each_type_and_stamps_ticks_on_a_grid() {
+    // Whole seconds: OPC UA times have 100 ns resolution.
+    let start = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+    let mut c = Counter { start, tick: 0 };
+    let period = Duration::from_millis(200);
+    let plant = [
+        Value::Float(3.5),
+        Value::Int(-2),
+        Value::Bool(false),
+        Value::Text("idle".into()),
+    ];
+    let (t1, v1) = c.values(true, period, &plant);
+    assert_eq!(
+        v1,
+        [
+            Value::Float(1.0),
+            Value::Int(1),
+            Value::Bool(true),
+            Value::Text("1".into())
+        ]
+    );
+    // A republish without a tick (a set-point write) serves the same values and time.
+    let (again, same) = c.values(false, period, &plant);
+    assert_eq!((again, &same), (t1, &v1));
+    let (t3, v3) = c.values(true, period, &plant);
+    assert_eq!(v3[0], Value::Float(2.0));
+    assert_eq!(v3[2], Value::Bool(false));
+    let (t1, t3) = (t1.as_chrono(), t3.as_chrono());
+    assert_eq!(t1 - start, chrono::Duration::milliseconds(200));
+    assert_eq!(t3 - t1, chrono::Duration::milliseconds(200));
 }
