@@ -59,6 +59,9 @@ enum Command {
         /// their site files.
         #[arg(long)]
         opcua_port_base: Option<u16>,
+        /// Faults to inject into the simulated plants at chosen times (a scenario file).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
         #[command(flatten)]
         twin: TwinArgs,
     },
@@ -123,6 +126,9 @@ enum Command {
         /// grid. A known reference for counting what reached a historian.
         #[arg(long)]
         tick_counter: bool,
+        /// Faults to inject into the plant at chosen times (a scenario file).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
     },
     /// Loads and checks site files, and prints what they hold.
     Check {
@@ -327,6 +333,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
             speed,
             seed,
             opcua_port_base,
+            scenario,
             twin,
         } => {
             let mut sites = sites::builtin_sites().context("built-in site files")?;
@@ -347,6 +354,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
                 listen,
                 &data_dir,
                 twin,
+                load_scenario(scenario.as_deref())?,
             )
             .await
         }
@@ -387,6 +395,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
             endpoint,
             tick_ms,
             tick_counter,
+            scenario,
         } => {
             let mut site = resolve_site(&site)?;
             if let Some(e) = endpoint {
@@ -400,6 +409,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
                     tick_ms,
                     tick_counter,
                 },
+                load_scenario(scenario.as_deref())?,
             )
             .await
         }
@@ -491,6 +501,10 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
         ),
         Command::Bench { seconds, tick_ms } => topology::bench(seconds, tick_ms).await,
     }
+}
+
+fn load_scenario(path: Option<&std::path::Path>) -> Result<Option<sites::scenario::Scenario>> {
+    Ok(path.map(sites::scenario::Scenario::load).transpose()?)
 }
 
 fn load_sites(files: &[PathBuf]) -> Result<Vec<Arc<Site>>> {

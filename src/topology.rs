@@ -9,6 +9,8 @@ use model::{Historian, Site};
 use tokio::{sync::mpsc, task::JoinSet};
 use twin_core::Twin;
 
+use sites::scenario::Scenario;
+
 use crate::{cli::TwinArgs, maintenance};
 
 /// How simulated plants run.
@@ -42,10 +44,11 @@ pub(crate) async fn demo(
     listen: SocketAddr,
     data_dir: &Path,
     twin: TwinArgs,
+    scenario: Option<Scenario>,
 ) -> Result<()> {
     let mut simulators = Vec::new();
     for site in &sites {
-        let running = start_simulator(site.clone(), sim).await?;
+        let running = start_simulator(site.clone(), sim, scenario.as_ref()).await?;
         simulators.push(running);
     }
     // The plants' clocks run `speed` times faster than their timestamps.
@@ -364,12 +367,14 @@ async fn report_tag_errors(twin: Arc<Twin>, sources: Vec<Arc<SourceStatus>>) {
 async fn start_simulator(
     site: Arc<Site>,
     sim: SimSettings,
+    scenario: Option<&Scenario>,
 ) -> Result<sites::simulator::RunningSimulator> {
     let opts = sites::simulator::SimOptions {
         speed: sim.speed,
         seed: sim.seed,
         tick: Duration::from_millis(sim.tick_ms),
         tick_counter: sim.tick_counter,
+        faults: scenario.map(|s| s.schedule(&site.id)).unwrap_or_default(),
         ..Default::default()
     };
     let id = site.id.clone();
@@ -379,8 +384,12 @@ async fn start_simulator(
 }
 
 /// One simulated plant as an OPC UA server, until interrupted.
-pub(crate) async fn simulate(site: Arc<Site>, sim: SimSettings) -> Result<()> {
-    let running = start_simulator(site.clone(), sim).await?;
+pub(crate) async fn simulate(
+    site: Arc<Site>,
+    sim: SimSettings,
+    scenario: Option<Scenario>,
+) -> Result<()> {
+    let running = start_simulator(site.clone(), sim, scenario.as_ref()).await?;
     println!(
         "simulator of `{}` listening on {} ({} signals, speed {}x, seed {})",
         site.id,

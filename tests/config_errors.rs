@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{free_port, pharmatwin, run_failing, run_ok};
+use common::{free_port, pharmatwin, repo, run_failing, run_ok};
 
 const GOOD: &str = r#"
 [site]
@@ -142,5 +142,29 @@ fn environment_variable_overrides_a_key_of_the_file() {
     assert!(
         out.status.success() && stdout.contains("opc.tcp://127.0.0.1:4999/ovr/"),
         "{stdout}"
+    );
+}
+
+#[test]
+fn a_bad_scenario_file_is_refused_naming_the_file_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("drill.toml");
+    let good = std::fs::read_to_string(repo().join("sites/scenarios/press-bearing-hot.toml"))
+        .unwrap();
+    std::fs::write(&file, good.replace("\"filter\"", "\"impeller\"")).unwrap();
+    let stderr = run_failing(&[
+        "simulate",
+        "--site",
+        "anhui",
+        "--endpoint",
+        "opc.tcp://127.0.0.1:1/",
+        "--scenario",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr.contains(&file.display().to_string())
+            && stderr.contains("fault[1].part")
+            && stderr.contains("impeller"),
+        "{stderr}"
     );
 }

@@ -32,7 +32,7 @@ use opcua::{
 use tokio::{net::TcpListener, sync::Notify, task::JoinHandle, time::MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
-use crate::physics::Plant;
+use crate::{physics::Plant, scenario::FaultSchedule};
 use server::{
     build_address_space, data_value, namespace_uris, status_of, value_of, Endpoint, SiteNamespaces,
 };
@@ -58,6 +58,8 @@ pub struct SimOptions {
     /// and last point how many points it must hold, and spot a duplicate by its value —
     /// the reference of the loss and duplicate tests.
     pub tick_counter: bool,
+    /// Faults to inject into the plant as its simulated time reaches them.
+    pub faults: FaultSchedule,
 }
 
 impl Default for SimOptions {
@@ -69,6 +71,7 @@ impl Default for SimOptions {
             endpoint: None,
             pki_dir: None,
             tick_counter: false,
+            faults: FaultSchedule::default(),
         }
     }
 }
@@ -269,6 +272,7 @@ pub async fn start(site: Arc<Site>, opts: SimOptions) -> Result<RunningSimulator
         period: opts.tick,
         speed: opts.speed,
         publish_now,
+        faults: opts.faults.clone(),
         counter: opts.tick_counter.then(|| Counter {
             start: Utc::now(),
             tick: 0,
@@ -345,6 +349,7 @@ struct Ticker {
     period: Duration,
     speed: f64,
     publish_now: Arc<Notify>,
+    faults: FaultSchedule,
     counter: Option<Counter>,
 }
 
@@ -412,6 +417,13 @@ async fn tick(mut t: Ticker) {
                 let elapsed = last.elapsed().min(t.period * 10);
                 last = Instant::now();
                 plant.step(elapsed.mul_f64(t.speed));
+                for (f, applied) in t.faults.apply_due(&mut plant) {
+                    if applied {
+                        info!(site = %t.site, line = %f.line, equipment = %f.equipment, part = %f.part, factor = f.factor, "scenario fault injected");
+                    } else {
+                        warn!(site = %t.site, line = %f.line, equipment = %f.equipment, part = %f.part, "scenario fault names no such unit or part; ignored");
+                    }
+                }
             }
             plant.sample().iter().map(|v| data_value(v, now)).collect()
         };
