@@ -38,6 +38,29 @@ pub(crate) struct TwinArgs {
     /// data dir; central keeps none unless given).
     #[arg(long)]
     pub(crate) maintenance_log: Option<PathBuf>,
+    /// The hash-chained audit trail (default: `audit.jsonl` in the data dir; central keeps
+    /// none unless given).
+    #[arg(long)]
+    pub(crate) audit_log: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Audit {
+    /// Checks every record's hash and link; names the first broken record.
+    Verify {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Writes the (verified) trail as CSV or HTML.
+    Export {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long, value_parser = ["csv", "html"], default_value = "csv")]
+        format: String,
+        /// Where to write; standard output when not given.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,6 +168,11 @@ enum Command {
         /// Written as the node's data type: a number, `true`/`false`, or text.
         #[arg(long)]
         value: String,
+    },
+    /// The audit trail: check its chain, or export it for an inspector.
+    Audit {
+        #[command(subcommand)]
+        what: Audit,
     },
     /// Scores a prediction model on outside data.
     Evaluate {
@@ -499,6 +527,35 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
             },
             json,
         ),
+        Command::Audit {
+            what: Audit::Verify { file },
+        } => {
+            let records = audit::verify(&file)?;
+            println!(
+                "{}: {} records, chain intact",
+                file.display(),
+                records.len()
+            );
+            Ok(())
+        }
+        Command::Audit {
+            what: Audit::Export { file, format, out },
+        } => {
+            let records = audit::verify(&file)?;
+            let text = match format.as_str() {
+                "html" => audit::to_html(
+                    &records,
+                    &format!("PharmaTwin audit trail — {}", file.display()),
+                ),
+                _ => audit::to_csv(&records),
+            };
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
         Command::Bench { seconds, tick_ms } => topology::bench(seconds, tick_ms).await,
     }
 }

@@ -93,6 +93,8 @@ pub(crate) async fn run(
     };
     twin.maintenance_log
         .get_or_insert_with(|| data_dir.join("maintenance.jsonl"));
+    twin.audit_log
+        .get_or_insert_with(|| data_dir.join("audit.jsonl"));
     serve_twin(sites, store, listen, twin, time_scale, tasks).await
 }
 
@@ -197,6 +199,10 @@ async fn serve_twin(
         tracing::info!(path = %path.display(), records = records.len(), "maintenance log");
         twin.attach_maintenance_log(log, records);
     }
+    let audit = match &args.audit_log {
+        Some(path) => Some(Arc::new(audit::AuditTrail::open(path)?)),
+        None => None,
+    };
     let notifications = match &args.webhook {
         Some(url) => {
             let hook = connectors::Webhook::new(url)?;
@@ -228,6 +234,7 @@ async fn serve_twin(
         historian,
         diagnostics,
         notifications,
+        audit,
     };
     let web = dashboards::serve(listen, state, |addr| {
         // The one line a person starting the twin looks for.

@@ -149,8 +149,8 @@ fn environment_variable_overrides_a_key_of_the_file() {
 fn a_bad_scenario_file_is_refused_naming_the_file_and_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("drill.toml");
-    let good = std::fs::read_to_string(repo().join("sites/scenarios/press-bearing-hot.toml"))
-        .unwrap();
+    let good =
+        std::fs::read_to_string(repo().join("sites/scenarios/press-bearing-hot.toml")).unwrap();
     std::fs::write(&file, good.replace("\"filter\"", "\"impeller\"")).unwrap();
     let stderr = run_failing(&[
         "simulate",

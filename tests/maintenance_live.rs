@@ -254,4 +254,21 @@ fn lifecycle_counters_survive_a_crash_of_the_twin_with_nothing_lost_or_doubled()
     assert_eq!(history[0]["user"], "wang.fang");
     assert!(u["since_maintenance"]["cycles"].as_u64() <= u["total"]["cycles"].as_u64());
     assert!(u["last_maintenance"].is_string());
+
+    // The action is in the audit trail with who and when; a changed byte is named.
+    let trail = demo.data.path().join("audit.jsonl");
+    let trail = trail.to_str().unwrap();
+    let out = run_ok(&["audit", "verify", "--file", trail]);
+    assert!(out.contains("1 records, chain intact"), "{out}");
+    let csv = run_ok(&["audit", "export", "--file", trail, "--format", "csv"]);
+    assert!(
+        csv.contains("\"wang.fang\"")
+            && csv.contains("maintenance.record")
+            && csv.contains("WO-2026-0042"),
+        "{csv}"
+    );
+    let text = std::fs::read_to_string(trail).unwrap();
+    std::fs::write(trail, text.replace("wang.fang", "wang.fanG")).unwrap();
+    let err = run_failing(&["audit", "verify", "--file", trail]);
+    assert!(err.contains("record 1 is broken"), "{err}");
 }

@@ -27,9 +27,32 @@ pub struct AppState {
     pub diagnostics: Diagnostics,
     /// Where alert events go besides the web view (a web hook), if anywhere.
     pub notifications: Option<tokio::sync::mpsc::Sender<serde_json::Value>>,
+    /// The audit trail every acknowledgement, work order and maintenance action goes to.
+    pub audit: Option<Arc<audit::AuditTrail>>,
 }
 
 impl AppState {
+    /// Records what a user did in the audit trail (durably, before answering them).
+    pub(crate) fn audit(
+        &self,
+        user: &str,
+        action: &str,
+        target: String,
+        details: serde_json::Value,
+    ) -> Result<(), audit::AuditError> {
+        let Some(trail) = &self.audit else {
+            return Ok(());
+        };
+        trail
+            .append(audit::Entry {
+                user: user.into(),
+                action: action.into(),
+                target,
+                details,
+            })
+            .map(|_| ())
+    }
+
     /// Passes an alert event on to the notification channel; a full or closed channel is
     /// logged, never waited on (the alert itself is kept in the twin).
     pub(crate) fn notify(&self, n: &twin_core::Notification) {
@@ -96,6 +119,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/lifecycle", get(maintenance::lifecycle))
         .route("/api/lifecycle/actions", post(maintenance::record))
+        .route("/api/audit", get(maintenance::audit_trail))
         .with_state(state)
 }
 

@@ -107,6 +107,15 @@ pub(crate) async fn acknowledge(
     match done {
         Ok(n) => {
             tracing::info!(alert = id, user = %body.user, "maintenance alert acknowledged");
+            let details = json!({ "comment": body.comment, "alert": alert_summary(&n.alert) });
+            if let Err(e) = state.audit(
+                &body.user,
+                "alert.acknowledge",
+                format!("maintenance-alert/{id}"),
+                details,
+            ) {
+                return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+            }
             state.notify(&n);
             Json(n.alert).into_response()
         }
@@ -159,6 +168,20 @@ pub(crate) async fn close(
         }
     }
     tracing::info!(alert = id, user = %body.user, work_order = %body.work_order, "maintenance alert closed");
+    let details = json!({
+        "work_order": body.work_order,
+        "comment": body.comment,
+        "reset_counters": body.reset_counters,
+        "alert": alert_summary(&n.alert),
+    });
+    if let Err(e) = state.audit(
+        &body.user,
+        "workorder.close",
+        format!("maintenance-alert/{id}"),
+        details,
+    ) {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    }
     state.notify(&n);
     Json(n.alert).into_response()
 }
@@ -225,8 +248,53 @@ pub(crate) async fn record(State(state): State<AppState>, Json(a): Json<Action>)
         comment: a.comment,
     };
     match state.twin.record_maintenance(record.clone()) {
-        Ok(()) => (StatusCode::CREATED, Json(record)).into_response(),
+        Ok(()) => {
+            let target = format!("{}/{}/{}", record.site, record.line, record.equipment);
+            let details = json!({
+                "action": record.action,
+                "work_order": record.work_order,
+                "part": record.part,
+                "comment": record.comment,
+            });
+            if let Err(e) = state.audit(&record.user, "maintenance.record", target, details) {
+                return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+            }
+            (StatusCode::CREATED, Json(record)).into_response()
+        }
         Err(e @ twin_core::LogError::UnknownUnit(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// What an audit record keeps of an alert: enough to know which prediction it was.
+fn alert_summary(a: &twin_core::MaintenanceAlert) -> serde_json::Value {
+    json!({
+        "site": a.site, "line": a.line, "equipment": a.equipment, "part": a.part,
+        "severity": a.severity, "raised_at": a.raised_at,
+        "p_fail": a.latest.p_fail, "model_version": a.latest.model_version,
+        "fingerprint": a.latest.fingerprint,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct AuditQuery {
+    limit: Option<usize>,
+}
+
+/// The audit trail, newest first, verified on every read.
+pub(crate) async fn audit_trail(
+    State(state): State<AppState>,
+    Query(q): Query<AuditQuery>,
+) -> Response {
+    let Some(trail) = &state.audit else {
+        return Json(Vec::<audit::Record>::new()).into_response();
+    };
+    match trail.records() {
+        Ok(mut r) => {
+            r.reverse();
+            r.truncate(q.limit.unwrap_or(200));
+            Json(r).into_response()
+        }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
