@@ -12,7 +12,7 @@ mod quality;
 pub mod spc;
 mod views;
 
-pub use batches::{BatchRecord, BatchRecorder, LabValue, ParamStats, PhaseSpan};
+pub use batches::{BatchRecord, BatchRecorder, LabValue, ParamStats, PhaseSpan, SETTLED_SUFFIX};
 pub use follow::{follow, FollowError};
 pub use live::{LiveValue, Twin};
 pub use quality::{
