@@ -25,7 +25,7 @@ const MAX_TREES: usize = 300;
 const SCREEN_SIZES: [usize; 2] = [10, 20];
 /// A left-out input counts as out of its training range beyond this share of that range
 /// past either end.
-const DOMAIN_SLACK: f64 = 0.5;
+const DOMAIN_SLACK: f64 = 1.0;
 /// A screened input set replaces the base set only when its validation RMSE is at least
 /// this much lower: a close call between two noisy estimates keeps the base set.
 const SCREEN_MARGIN: f64 = 0.97;
