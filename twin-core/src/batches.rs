@@ -21,6 +21,11 @@ const LAB_PREFIX: &str = "last_batch_";
 const RUNNING: &str = "EXECUTE";
 /// Completed records kept per site; older ones live only in the store.
 const KEEP: usize = 5_000;
+/// Appended to a parameter's name for its settled level among [`BatchRecord::features`].
+pub const SETTLED_SUFFIX: &str = ".settled";
+/// Readings of one parameter kept over a unit's run for its settled level: thinned evenly
+/// as the run goes on, so a long run at a fast sample rate costs no more than a short one.
+const SETTLE_KEEP: usize = 256;
 
 /// Count, mean and range of one process parameter while its unit ran the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -31,6 +36,10 @@ pub struct ParamStats {
     pub max: f64,
     /// The last value of the last run.
     pub last: f64,
+    /// The level the last run settled at: the median of its second half of readings. Unlike
+    /// the mean, it is not pulled by the start-up transient (a blend's uniformity still
+    /// improving), and unlike the last value, not by the ramp-down of a unit coming to rest.
+    pub settled: f64,
     /// When the last run of its unit that counted ended: from then on a prediction may use it.
     pub known_at: Option<DateTime<Utc>>,
 }
@@ -53,6 +62,7 @@ impl ParamStats {
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
         self.last = other.last;
+        self.settled = other.settled;
         self.known_at = self.known_at.max(other.known_at);
     }
 
@@ -63,7 +73,63 @@ impl ParamStats {
             min: x,
             max: x,
             last: x,
+            settled: x,
             known_at: None,
+        }
+    }
+}
+
+/// One parameter over the current run of its unit: its statistics and an evenly thinned
+/// record of its readings for the settled level.
+#[derive(Debug, Clone)]
+struct RunParam {
+    stats: ParamStats,
+    kept: Vec<f64>,
+    /// Every `stride`-th reading is kept.
+    stride: u64,
+}
+
+impl RunParam {
+    fn new(x: f64) -> Self {
+        RunParam {
+            stats: ParamStats::new(x),
+            kept: vec![x],
+            stride: 1,
+        }
+    }
+
+    fn add(&mut self, x: f64) {
+        let seen = self.stats.n;
+        self.stats.add(x);
+        if seen.is_multiple_of(self.stride) {
+            self.kept.push(x);
+        }
+        if self.kept.len() > SETTLE_KEEP {
+            // Keeping every other of the kept is keeping every `2 × stride`-th reading.
+            let mut i = 0;
+            self.kept.retain(|_| {
+                i += 1;
+                i % 2 == 1
+            });
+            self.stride *= 2;
+        }
+    }
+
+    fn finish(mut self, t: DateTime<Utc>) -> ParamStats {
+        // Never empty: a run parameter starts with its first reading.
+        let half = self.kept.len() / 2;
+        let tail = &mut self.kept[half..];
+        tail.sort_by(f64::total_cmp);
+        let m = tail.len() / 2;
+        let settled = if tail.len() % 2 == 1 {
+            tail[m]
+        } else {
+            (tail[m - 1] + tail[m]) / 2.0
+        };
+        ParamStats {
+            settled,
+            known_at: Some(t),
+            ..self.stats
         }
     }
 }
@@ -120,9 +186,9 @@ impl BatchRecord {
         t >= self.start && self.end.is_none_or(|e| t <= e)
     }
 
-    /// What a model may learn from: the process-parameter means by name, and the minutes
-    /// each finished phase took (`phase.DRYING.minutes`) — drying time matters as much as
-    /// drying temperature.
+    /// What a model may learn from: the process-parameter means by name, their settled
+    /// levels (by name with [`SETTLED_SUFFIX`]), and the minutes each finished phase took
+    /// (`phase.DRYING.minutes`) — drying time matters as much as drying temperature.
     pub fn features(&self) -> BTreeMap<String, f64> {
         self.features_known_at(None)
     }
@@ -135,7 +201,12 @@ impl BatchRecord {
             .params
             .iter()
             .filter(|(_, s)| known(s.known_at))
-            .map(|(k, s)| (k.clone(), s.mean))
+            .flat_map(|(k, s)| {
+                [
+                    (k.clone(), s.mean),
+                    (format!("{k}{SETTLED_SUFFIX}"), s.settled),
+                ]
+            })
             .collect();
         for p in &self.phases {
             if let Some(end) = p.end.filter(|e| known(Some(*e))) {
@@ -205,7 +276,7 @@ struct LineState {
     equipment_ids: Vec<String>,
     running: Vec<bool>,
     /// Parameters of each unit's current run, added to the batch when the run ends.
-    run_params: Vec<BTreeMap<String, ParamStats>>,
+    run_params: Vec<BTreeMap<String, RunParam>>,
     open: Option<BatchRecord>,
     /// Context read before the batch started, applied when it does.
     product: Option<String>,
@@ -402,15 +473,9 @@ impl BatchRecorder {
                 if running {
                     b.equipment.insert(line.equipment_ids[*equipment].clone());
                 } else if was {
-                    for (k, s) in &run {
-                        let s = ParamStats {
-                            known_at: Some(t),
-                            ..*s
-                        };
-                        b.params
-                            .entry(k.clone())
-                            .and_modify(|p| p.merge(&s))
-                            .or_insert(s);
+                    for (k, s) in run {
+                        let s = s.finish(t);
+                        b.params.entry(k).and_modify(|p| p.merge(&s)).or_insert(s);
                     }
                 }
             }
@@ -433,7 +498,7 @@ impl BatchRecorder {
                     line.run_params[*equipment]
                         .entry(name.clone())
                         .and_modify(|s| s.add(x))
-                        .or_insert_with(|| ParamStats::new(x));
+                        .or_insert_with(|| RunParam::new(x));
                 }
             }
             Role::LastBatchId => {
@@ -620,5 +685,44 @@ impl crate::Twin {
             .into_iter()
             .flatten()
             .next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(readings: &[f64]) -> ParamStats {
+        let mut p = RunParam::new(readings[0]);
+        for &x in &readings[1..] {
+            p.add(x);
+        }
+        p.finish(DateTime::<Utc>::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn the_settled_level_ignores_the_start_up_transient_and_the_ramp_down() {
+        // A blend's uniformity falling from 15 % to 1 %, then the drive stopping.
+        let mut readings: Vec<f64> = (0..30)
+            .map(|i| 1.0 + 14.0 * (-0.3 * i as f64).exp())
+            .collect();
+        readings.extend([1.0; 20]);
+        readings.extend([0.5, 0.1]);
+        let s = run(&readings);
+        assert!((s.settled - 1.0).abs() < 0.01, "{s:?}");
+        assert!(s.mean > 2.0 && s.last < 0.2, "{s:?}");
+    }
+
+    #[test]
+    fn a_long_run_keeps_a_bounded_evenly_thinned_record() {
+        let mut p = RunParam::new(0.0);
+        for i in 1..100_000 {
+            p.add(f64::from(i));
+        }
+        assert!(p.kept.len() <= SETTLE_KEEP);
+        let s = p.finish(DateTime::<Utc>::UNIX_EPOCH);
+        // The median of the second half of 0..100 000 is near 75 000.
+        assert!((s.settled - 75_000.0).abs() < 1_000.0, "{s:?}");
+        assert_eq!(s.n, 100_000);
     }
 }

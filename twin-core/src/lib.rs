@@ -15,7 +15,7 @@ mod quality;
 pub mod spc;
 mod views;
 
-pub use batches::{BatchRecord, BatchRecorder, LabValue, ParamStats, PhaseSpan};
+pub use batches::{BatchRecord, BatchRecorder, LabValue, ParamStats, PhaseSpan, SETTLED_SUFFIX};
 pub use condition::{watched, ClosedWindow, ConditionMonitor, Driver, PartRisk, WATCHED};
 pub use follow::{follow, FollowError};
 pub use lifecycle::{

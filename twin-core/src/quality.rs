@@ -1,10 +1,12 @@
 //! Predicted critical quality attributes of each batch, and the release-risk alerts raised
 //! when a batch is predicted out of specification before the lab has tested it.
 //!
-//! Features are the batch record's process-parameter means and phase durations, each
-//! relative to the mean of its product in the training batches (products differ in their
-//! nominal force, hardness, moisture: a hard tablet is hard for *its* product), plus the
-//! product itself.
+//! Features are the batch record's process-parameter means, settled levels and phase
+//! durations, each relative to the mean of its product in the training batches (products
+//! differ in their nominal force, hardness, moisture: a hard tablet is hard for *its*
+//! product), plus the product itself. Every model starts from the means and durations; a
+//! CQA whose validation prefers a few screened inputs (content uniformity follows the
+//! blend's settled uniformity, not its mean) gets those instead.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +15,7 @@ use chrono::{DateTime, Utc};
 use model::Range;
 use serde::Serialize;
 
-use crate::BatchRecord;
+use crate::{BatchRecord, SETTLED_SUFFIX};
 
 /// A parameter is a feature when at least this share of training batches recorded it.
 const MIN_COVERAGE: f64 = 0.8;
@@ -218,6 +220,20 @@ impl Stage {
             models: BTreeMap::new(),
         };
         let names = stage.feature_names(products);
+        // Means and phase times are every model's inputs; settled levels only join a model
+        // through screening, which keeps few inputs (see `RidgeBoostModel::fit_selected`).
+        let base: Vec<bool> = stage
+            .params
+            .iter()
+            .map(|p| !p.ends_with(SETTLED_SUFFIX))
+            .chain(products.iter().map(|_| false))
+            .collect();
+        let keep: Vec<bool> = stage
+            .params
+            .iter()
+            .map(|_| false)
+            .chain(products.iter().map(|_| true))
+            .collect();
         let rows: Vec<Vec<f64>> = tested
             .iter()
             .zip(&raw)
@@ -232,12 +248,11 @@ impl Stage {
             // Linear with trees on its residuals: a batch pushed out of specification lies
             // beyond the training range, where trees alone would flatten the prediction.
             let model =
-                RidgeBoostModel::fit(&names, &x, &y, FOLDS, COVERAGE).map_err(|source| {
-                    QualityError::Model {
+                RidgeBoostModel::fit_selected(&names, &x, &y, &base, &keep, FOLDS, COVERAGE)
+                    .map_err(|source| QualityError::Model {
                         cqa: cqa.to_string(),
                         source,
-                    }
-                })?;
+                    })?;
             stage.models.insert(cqa.to_string(), (model, *spec));
         }
         Ok(stage)

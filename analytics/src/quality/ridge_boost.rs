@@ -6,14 +6,29 @@
 //! the edge of what they saw — and the trees pick up kinks and interactions the line misses
 //! (drying temperature × time). How many trees, if any, is chosen by forward-chaining
 //! validation, so a purely linear relation gets none.
+//!
+//! [`RidgeBoostModel::fit_selected`] may also screen the inputs down to the few most related
+//! to the target, when forward-chaining validation says so, and keeps the full model for
+//! rows beyond the training range of what screening left out.
 
 use serde::Serialize;
 
-use super::{conformal_quantile, fingerprint, forward_folds, Prediction, QualityError, RidgeModel};
+use super::{
+    check_training_data, conformal_quantile, fingerprint, forward_folds, Prediction, QualityError,
+    RidgeModel,
+};
 use crate::gbm::{Gbm, GbmParams};
 
 /// Trees considered on the residuals, at most.
 const MAX_TREES: usize = 300;
+/// Sizes of the screened input sets [`RidgeBoostModel::fit_selected`] tries.
+const SCREEN_SIZES: [usize; 2] = [10, 20];
+/// A left-out input counts as out of its training range beyond this share of that range
+/// past either end.
+const DOMAIN_SLACK: f64 = 1.0;
+/// A screened input set replaces the base set only when its validation RMSE is at least
+/// this much lower: a close call between two noisy estimates keeps the base set.
+const SCREEN_MARGIN: f64 = 0.97;
 
 /// Version of the recipe, recorded with every prediction.
 pub const RIDGE_BOOST_VERSION: &str = concat!("ridge-boost/", env!("CARGO_PKG_VERSION"));
@@ -37,6 +52,10 @@ pub struct RidgeBoostModel {
     pub version: String,
     pub fingerprint: String,
     pub features: Vec<String>,
+    /// Positions of `features` in the rows given to [`RidgeBoostModel::predict`], and how
+    /// long those rows are.
+    pub columns: Vec<usize>,
+    pub inputs: usize,
     /// Trees on the residuals chosen by validation (0: linear only).
     pub n_trees: usize,
     /// Forward-chaining validation RMSE at the chosen number of trees.
@@ -47,6 +66,12 @@ pub struct RidgeBoostModel {
     ridge: RidgeModel,
     #[serde(skip)]
     trees: Option<Gbm>,
+    /// For a screened model: the base inputs it left out, with the range they may take
+    /// (column, low, high), and the model on every base input that predicts beyond it.
+    #[serde(skip)]
+    domain: Vec<(usize, f64, f64)>,
+    #[serde(skip)]
+    full: Option<Box<RidgeBoostModel>>,
 }
 
 impl RidgeBoostModel {
@@ -122,29 +147,199 @@ impl RidgeBoostModel {
             version: RIDGE_BOOST_VERSION.to_string(),
             fingerprint: fingerprint(names, rows, y),
             features: names.to_vec(),
+            columns: (0..p).collect(),
+            inputs: p,
             n_trees,
             cv_rmse,
             half_width: conformal_quantile(&residuals, coverage),
             coverage,
             ridge,
             trees,
+            domain: Vec::new(),
+            full: None,
         })
     }
 
-    pub fn predict(&self, row: &[f64]) -> Result<Prediction, QualityError> {
-        if row.len() != self.features.len() {
+    /// [`RidgeBoostModel::fit`] on the inputs that validate best: the `base` columns, or
+    /// the few columns of the whole row most correlated with the target. Many weak inputs
+    /// cost a small training set more in variance than they bring; which way wins is
+    /// decided by forward-chaining validation that screens on each fold's training rows
+    /// only. `keep` columns (the product indicators) are in every set.
+    pub fn fit_selected(
+        names: &[String],
+        rows: &[Vec<f64>],
+        y: &[f64],
+        base: &[bool],
+        keep: &[bool],
+        folds: usize,
+        coverage: f64,
+    ) -> Result<Self, QualityError> {
+        let p = check_training_data(rows, y)?;
+        if names.len() != p || base.len() != p || keep.len() != p {
             return Err(QualityError::Input(format!(
-                "a row of {} values for a model of {} features",
-                row.len(),
-                self.features.len()
+                "{} names, {} base and {} keep flags for rows of {p} values",
+                names.len(),
+                base.len(),
+                keep.len()
             )));
         }
+        let base_cols: Vec<usize> = (0..p).filter(|&j| base[j] || keep[j]).collect();
+        let base_cv = validation_rmse(rows, y, folds, |_| base_cols.clone())?;
+        let mut best: Option<(f64, usize)> = None;
+        for k in SCREEN_SIZES {
+            let cv = validation_rmse(rows, y, folds, |end| {
+                screen(&rows[..end], &y[..end], keep, k)
+            })?;
+            if cv < SCREEN_MARGIN * base_cv && best.is_none_or(|(b, _)| cv < b) {
+                best = Some((cv, k));
+            }
+        }
+        let full = Self::fit_columns(names, rows, y, base_cols.clone(), folds, coverage)?;
+        let Some((_, k)) = best else {
+            return Ok(full);
+        };
+        let cols = screen(rows, y, keep, k);
+        let mut model = Self::fit_columns(names, rows, y, cols.clone(), folds, coverage)?;
+        // The screened model knows nothing of the base inputs it left out; a batch where one
+        // of them left its training range (a press set far off its recipe) goes to the full
+        // model, whose slopes on every input carry the prediction out of specification.
+        model.domain = base_cols
+            .iter()
+            .filter(|j| !cols.contains(j))
+            .filter_map(|&j| {
+                let (lo, hi) = rows
+                    .iter()
+                    .map(|r| r[j])
+                    .filter(|x| x.is_finite())
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+                        (a.min(x), b.max(x))
+                    });
+                let slack = DOMAIN_SLACK * (hi - lo);
+                (lo <= hi).then_some((j, lo - slack, hi + slack))
+            })
+            .collect();
+        model.full = Some(Box::new(full));
+        Ok(model)
+    }
+
+    fn fit_columns(
+        names: &[String],
+        rows: &[Vec<f64>],
+        y: &[f64],
+        cols: Vec<usize>,
+        folds: usize,
+        coverage: f64,
+    ) -> Result<Self, QualityError> {
+        let pick = |r: &Vec<f64>| cols.iter().map(|&j| r[j]).collect::<Vec<f64>>();
+        let sub_names: Vec<String> = cols.iter().map(|&j| names[j].clone()).collect();
+        let sub_rows: Vec<Vec<f64>> = rows.iter().map(pick).collect();
+        let mut model = Self::fit(&sub_names, &sub_rows, y, folds, coverage)?;
+        model.inputs = rows.first().map_or(0, Vec::len);
+        model.columns = cols;
+        Ok(model)
+    }
+
+    pub fn predict(&self, row: &[f64]) -> Result<Prediction, QualityError> {
+        if row.len() != self.inputs {
+            return Err(QualityError::Input(format!(
+                "a row of {} values for a model of {} inputs",
+                row.len(),
+                self.inputs
+            )));
+        }
+        if let Some(full) = self.full.as_ref().filter(|_| {
+            self.domain
+                .iter()
+                .any(|&(j, lo, hi)| row[j].is_finite() && !(lo..=hi).contains(&row[j]))
+        }) {
+            return full.predict(row);
+        }
+        let picked: Vec<f64>;
+        let row = if self.columns.len() == row.len() {
+            row
+        } else {
+            picked = self.columns.iter().map(|&j| row[j]).collect();
+            &picked
+        };
         let value = self.ridge.predict(row) + self.trees.as_ref().map_or(0.0, |t| t.predict(row));
         Ok(Prediction {
             value,
             lower: value - self.half_width,
             upper: value + self.half_width,
         })
+    }
+}
+
+/// Forward-chaining validation RMSE of a ridge on the columns `choose` picks from the
+/// training prefix of each fold (rows `..train_end`).
+fn validation_rmse(
+    rows: &[Vec<f64>],
+    y: &[f64],
+    folds: usize,
+    choose: impl Fn(usize) -> Vec<usize>,
+) -> Result<f64, QualityError> {
+    let (mut sse, mut n) = (0.0, 0usize);
+    for f in forward_folds(rows.len(), folds, 0.5, 0) {
+        let cols = choose(f.train_end);
+        let pick = |r: &Vec<f64>| cols.iter().map(|&j| r[j]).collect::<Vec<f64>>();
+        let train: Vec<Vec<f64>> = rows[..f.train_end].iter().map(pick).collect();
+        let line = RidgeModel::fit_cv(&train, &y[..f.train_end], folds, 0)?;
+        for i in f.valid() {
+            sse += (line.predict(&pick(&rows[i])) - y[i]).powi(2);
+            n += 1;
+        }
+    }
+    Ok(if n > 0 {
+        (sse / n as f64).sqrt()
+    } else {
+        f64::INFINITY
+    })
+}
+
+/// The `keep` columns and the `k` others most correlated with `y` (in absolute value, over
+/// the rows where the column is recorded), in column order.
+fn screen(rows: &[Vec<f64>], y: &[f64], keep: &[bool], k: usize) -> Vec<usize> {
+    let mut scored: Vec<(f64, usize)> = (0..keep.len())
+        .filter(|&j| !keep[j])
+        .map(|j| {
+            let pairs: Vec<(f64, f64)> = rows
+                .iter()
+                .zip(y)
+                .filter(|(r, _)| r[j].is_finite())
+                .map(|(r, &t)| (r[j], t))
+                .collect();
+            (correlation(&pairs).abs(), j)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut cols: Vec<usize> = scored
+        .iter()
+        .take(k)
+        .map(|&(_, j)| j)
+        .chain((0..keep.len()).filter(|&j| keep[j]))
+        .collect();
+    cols.sort_unstable();
+    cols
+}
+
+fn correlation(pairs: &[(f64, f64)]) -> f64 {
+    let n = pairs.len() as f64;
+    if pairs.len() < 3 {
+        return 0.0;
+    }
+    let (mx, my) = pairs
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (x, y) in pairs {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx).powi(2);
+        syy += (y - my).powi(2);
+    }
+    if sxx > 0.0 && syy > 0.0 {
+        sxy / (sxx * syy).sqrt()
+    } else {
+        0.0
     }
 }
 
@@ -187,5 +382,44 @@ mod tests {
         let p = m.predict(&[2.0, 2.0]).unwrap();
         assert!((p.value + 1.0).abs() < 0.1, "{p:?}");
         assert!(m.predict(&[1.0]).is_err(), "wrong row length is refused");
+    }
+
+    #[test]
+    fn a_screened_model_hands_a_row_outside_its_dropped_inputs_range_to_the_full_model() {
+        let mut rng = crate::gbm::SplitMix64::new(13);
+        // y follows x0; x1 barely moves in training (a steady press) but moves y when it
+        // does; 40 further inputs are noise, so the screened set validates better.
+        let p = 42;
+        let rows: Vec<Vec<f64>> = (0..240)
+            .map(|_| {
+                let mut r: Vec<f64> = (0..p).map(|_| rng.unit()).collect();
+                r[1] = 1.0 + 0.001 * (rng.unit() - 0.5);
+                r
+            })
+            .collect();
+        let y: Vec<f64> = rows
+            .iter()
+            .map(|r| 3.0 * r[0] - 20.0 * (r[1] - 1.0) + 0.3 * (rng.unit() - 0.5))
+            .collect();
+        let names = names(p);
+        let base = vec![true; p];
+        let keep = vec![false; p];
+        let m = RidgeBoostModel::fit_selected(&names, &rows, &y, &base, &keep, 5, 0.9).unwrap();
+        assert!(m.columns.len() < p, "screened to {:?}", m.columns);
+        assert!(m.columns.contains(&0));
+        let mut inside = vec![0.5; p];
+        inside[1] = 1.0;
+        let inside = m.predict(&inside).unwrap().value;
+        assert!((inside - 1.5).abs() < 0.3, "{inside}");
+        // x1 far beyond its training range: only a model with x1 in it sees the drop.
+        assert!(!m.columns.contains(&1), "x1 said nothing in training");
+        let mut far = vec![0.5; p];
+        far[1] = 1.5;
+        let far = m.predict(&far).unwrap().value;
+        assert!(far < inside - 1.0, "{far} vs {inside}");
+        assert!(
+            m.predict(&[0.5; 3]).is_err(),
+            "rows are as long as the training rows"
+        );
     }
 }

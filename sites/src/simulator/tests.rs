@@ -24,6 +24,7 @@ fn options(endpoint: &str, pki: &tempfile::TempDir) -> SimOptions {
         endpoint: Some(endpoint.into()),
         pki_dir: Some(pki.path().to_path_buf()),
         tick_counter: false,
+        faults: Default::default(),
     }
 }
 
