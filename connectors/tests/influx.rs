@@ -591,8 +591,10 @@ async fn a_crash_between_send_and_delete_replays_without_duplicates() {
         4_000,
         "nothing deleted without a 2xx"
     );
-    // The crash: the historian goes away without hearing back (and without draining).
-    drop(historian);
+    // The crash: the historian stops without hearing back and without draining. `close`
+    // aborts the forwarder and releases the spool at once; a plain drop leaves the task to
+    // die with the runtime, racing the reopen below (a real SIGKILL is the outage test's).
+    historian.close().await;
     let counts = server.counts(DB, "machine", "signal").await;
     assert_eq!(
         counts.get("c0"),
