@@ -260,11 +260,7 @@ impl ConditionMonitor {
     /// For plants whose clock runs faster than their timestamps (a simulator at speed):
     /// windows span one plant hour and trends are in plant hours.
     pub fn set_time_scale(&mut self, scale: f64) {
-        self.time_scale = if scale.is_finite() && scale > 0.0 {
-            scale
-        } else {
-            1.0
-        };
+        self.time_scale = time_scale(scale);
     }
 
     fn window(&self) -> TimeDelta {
@@ -524,6 +520,15 @@ fn risk(
         model_version: model.version.clone(),
         fingerprint: model.fingerprint.clone(),
     })
+}
+
+/// A usable time scale: plant hours per source hour, 1 for anything not a positive number.
+pub(crate) fn time_scale(scale: f64) -> f64 {
+    if scale.is_finite() && scale > 0.0 {
+        scale
+    } else {
+        1.0
+    }
 }
 
 /// The end of the window `t` falls in: windows are aligned to whole multiples of `len`.

@@ -159,11 +159,7 @@ impl Lifecycle {
     }
 
     pub fn set_time_scale(&mut self, scale: f64) {
-        self.time_scale = if scale.is_finite() && scale > 0.0 {
-            scale
-        } else {
-            1.0
-        };
+        self.time_scale = crate::condition::time_scale(scale);
     }
 
     pub fn records(&self) -> &[LifecycleRecord] {
