@@ -38,19 +38,7 @@ const BACKLOG_RATE: usize = 2_000;
 const BACKLOG_SECONDS: usize = 120;
 
 fn tags() -> Vec<Arc<Tag>> {
-    (0..SIGNALS)
-        .map(|i| {
-            Arc::new(Tag {
-                site: "shenzhen".into(),
-                area: "osd".into(),
-                line: format!("line-{}", i % 4 + 1),
-                equipment: format!("press-{:02}", i % 25),
-                signal: format!("signal_{i}"),
-                category: Category::ALL[i % 5],
-                unit: "kN".into(),
-            })
-        })
-        .collect()
+    influx_common::bench_tags(SIGNALS)
 }
 
 /// `n` samples round-robin over the tags, `step` apart in source time from `start`.

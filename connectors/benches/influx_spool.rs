@@ -30,19 +30,7 @@ const DIR: &str = "PHARMATWIN_SPOOL_BENCH_DIR";
 const URL: &str = "PHARMATWIN_SPOOL_BENCH_URL";
 
 fn tags() -> Vec<Arc<Tag>> {
-    (0..SIGNALS)
-        .map(|i| {
-            Arc::new(Tag {
-                site: "shenzhen".into(),
-                area: "osd".into(),
-                line: format!("line-{}", i % 4 + 1),
-                equipment: format!("press-{:02}", i % 25),
-                signal: format!("signal_{i}"),
-                category: Category::ALL[i % 5],
-                unit: "kN".into(),
-            })
-        })
-        .collect()
+    influx_common::bench_tags(SIGNALS)
 }
 
 /// A `/proc/self/status` figure in MB (`VmRSS`, `VmHWM`).

@@ -295,3 +295,21 @@ impl Drop for Victoria {
         let _ = self.child.wait();
     }
 }
+
+/// `n` tags of one site spread over 4 lines, 25 presses and the 5M1E categories: the
+/// series the benchmarks write.
+pub fn bench_tags(n: usize) -> Vec<std::sync::Arc<model::Tag>> {
+    (0..n)
+        .map(|i| {
+            std::sync::Arc::new(model::Tag {
+                site: "shenzhen".into(),
+                area: "osd".into(),
+                line: format!("line-{}", i % 4 + 1),
+                equipment: format!("press-{:02}", i % 25),
+                signal: format!("signal_{i}"),
+                category: model::Category::ALL[i % 5],
+                unit: "kN".into(),
+            })
+        })
+        .collect()
+}
