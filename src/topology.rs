@@ -98,18 +98,25 @@ pub(crate) async fn run(
     serve_twin(sites, store, listen, twin, time_scale, tasks).await
 }
 
+/// The InfluxDB historian for `sites`: it tags every point from their plant model.
+async fn open_influx(
+    sites: &[Arc<Site>],
+    config: connectors::InfluxConfig,
+) -> Result<Arc<connectors::InfluxHistorian>> {
+    let catalog = connectors::TagCatalog::from_sites(sites.iter().map(|s| &**s));
+    let influx = connectors::InfluxHistorian::open(config, catalog)
+        .await
+        .context("InfluxDB historian")?;
+    Ok(Arc::new(influx))
+}
+
 /// One plant's connectors into InfluxDB, through the spool — until interrupted.
 pub(crate) async fn edge(
     sites: Vec<Arc<Site>>,
     config: connectors::InfluxConfig,
     opts: SourceOptions,
 ) -> Result<()> {
-    let catalog = connectors::TagCatalog::from_sites(sites.iter().map(|s| &**s));
-    let influx = Arc::new(
-        connectors::InfluxHistorian::open(config, catalog)
-            .await
-            .context("InfluxDB historian")?,
-    );
+    let influx = open_influx(&sites, config).await?;
     let historian: Arc<dyn Historian> = influx.clone();
     let mut tasks = JoinSet::new();
     let ingest = start_ingest(&sites, historian, &opts, &mut tasks);
@@ -151,12 +158,7 @@ pub(crate) async fn central(
     listen: SocketAddr,
     twin: TwinArgs,
 ) -> Result<()> {
-    let catalog = connectors::TagCatalog::from_sites(sites.iter().map(|s| &**s));
-    let influx = Arc::new(
-        connectors::InfluxHistorian::open(config, catalog)
-            .await
-            .context("InfluxDB historian")?,
-    );
+    let influx = open_influx(&sites, config).await?;
     let historian: Arc<dyn Historian> = influx.clone();
     let diagnostics = Arc::new(move || serde_json::json!({ "historian": influx.status() }));
     let store = Store {
