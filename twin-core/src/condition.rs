@@ -535,3 +535,67 @@ pub(crate) fn time_scale(scale: f64) -> f64 {
 fn window_after(t: DateTime<Utc>, len: TimeDelta) -> DateTime<Utc> {
     t.duration_trunc(len).unwrap_or(t) + len
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::tests::test_site;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        // A whole hour, so windows start here.
+        DateTime::from_timestamp(1_800_000_000 - 1_800_000_000 % 3600 + s, 0).unwrap()
+    }
+
+    #[test]
+    fn windows_average_only_while_the_unit_executes_and_close_on_source_time() {
+        let mut site = test_site();
+        // The test press gets a vibration signal, so its bearing is watched.
+        let mut vib = site.lines[0].equipment[0].signals[1].clone();
+        vib.id = "vibration".into();
+        site.lines[0].equipment[0].signals.push(vib);
+        let state = 0;
+        let vib = site.lines[0].equipment[0].signals.len() - 1;
+        let mut m = ConditionMonitor::new(&site);
+        m.collect_windows();
+        assert_eq!(m.units().len(), 1);
+        assert_eq!(m.units()[0].parts[0].part, "bearing");
+        let run = Value::Text("EXECUTE".into());
+        let idle = Value::Text("IDLE".into());
+        m.observe([(state, &run, at(0))]);
+        for s in 0..10 {
+            m.observe([(vib, &Value::Float(2.0), at(60 + s * 60))]);
+        }
+        m.observe([(state, &idle, at(1000))]);
+        // A stopped drive's reading is not the bearing's.
+        for s in 0..10 {
+            m.observe([(vib, &Value::Float(0.1), at(1100 + s * 60))]);
+        }
+        assert!(m.take_closed().is_empty(), "the hour is not over");
+        m.observe([(vib, &Value::Float(0.1), at(3600))]);
+        let closed = m.take_closed();
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].end, at(3600));
+        let (part, features) = &closed[0].parts[0];
+        assert_eq!(part, "bearing");
+        assert_eq!(features[0], 2.0, "mean of the running samples only");
+        assert!(features[1].is_nan(), "bearing temperature never seen");
+    }
+
+    #[test]
+    fn a_time_scale_shortens_windows_to_one_plant_hour() {
+        let mut site = test_site();
+        let mut vib = site.lines[0].equipment[0].signals[1].clone();
+        vib.id = "vibration".into();
+        site.lines[0].equipment[0].signals.push(vib);
+        let vib = site.lines[0].equipment[0].signals.len() - 1;
+        let mut m = ConditionMonitor::new(&site);
+        m.collect_windows();
+        m.set_time_scale(60.0);
+        m.observe([(0, &Value::Text("EXECUTE".into()), at(0))]);
+        for s in 0..130 {
+            m.observe([(vib, &Value::Float(1.0), at(s))]);
+        }
+        // 130 s at 60× are two whole plant hours.
+        assert_eq!(m.take_closed().len(), 2);
+    }
+}

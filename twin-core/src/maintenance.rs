@@ -459,3 +459,115 @@ pub(crate) struct MaintenanceState {
     risks: std::sync::RwLock<Vec<PartRisk>>,
     watch: std::sync::Mutex<MaintenanceWatch>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(h: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + h * 3600, 0).unwrap()
+    }
+
+    fn risk(p_fail: f64, since: i64, windows: usize) -> PartRisk {
+        PartRisk {
+            site: "anhui".into(),
+            area: "osd".into(),
+            line: "line-1".into(),
+            equipment: "press-01".into(),
+            kind: "tablet_press".into(),
+            part: "bearing".into(),
+            at: at(0),
+            since: at(since),
+            health: 1.0 - p_fail,
+            wear: 0.8,
+            rate_per_h: 0.001,
+            rul_h: Some(100.0),
+            rul_low_h: Some(50.0),
+            rul_high_h: Some(200.0),
+            p_fail,
+            horizon_h: 168.0,
+            drivers: Vec::new(),
+            windows,
+            awaiting_data: false,
+            model_version: "m".into(),
+            fingerprint: "f".into(),
+        }
+    }
+
+    #[test]
+    fn one_alert_per_part_life_escalated_when_nobody_acknowledges_it() {
+        let mut w = MaintenanceWatch::default();
+        assert!(
+            w.check(&[risk(0.3, -100, 48)], at(0)).is_empty(),
+            "below threshold"
+        );
+        let n = w.check(&[risk(0.6, -100, 48)], at(1));
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].event, "raised");
+        assert_eq!(n[0].alert.severity, Severity::Warning);
+        // The same part again: updated, not raised twice.
+        assert!(w.check(&[risk(0.7, -100, 48)], at(2)).is_empty());
+        assert_eq!(w.alerts().len(), 1);
+        assert_eq!(w.alerts()[0].latest.p_fail, 0.7);
+        // Eight hours unacknowledged: critical, once.
+        let n = w.check(&[risk(0.7, -100, 48)], at(9));
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].event, "escalated");
+        assert_eq!(n[0].alert.severity, Severity::Critical);
+        assert!(w.check(&[risk(0.7, -100, 48)], at(12)).is_empty());
+    }
+
+    #[test]
+    fn an_acknowledged_alert_is_not_escalated_and_a_renewal_closes_it() {
+        let mut w = MaintenanceWatch::default();
+        let id = w.check(&[risk(0.9, -100, 48)], at(0))[0].alert.id;
+        let ack = w
+            .acknowledge(id, "li.wei", "seen, parts ordered", at(1))
+            .unwrap();
+        assert_eq!(ack.alert.acknowledged.as_ref().unwrap().user, "li.wei");
+        assert!(
+            w.check(&[risk(0.9, -100, 48)], at(20)).is_empty(),
+            "no escalation"
+        );
+        // The part is seen renewed (its life starts after the alert): closed, and a new
+        // life needs its own evidence before it can alert again.
+        let n = w.check(&[risk(0.9, 5, 3)], at(21));
+        assert_eq!(n[0].event, "closed");
+        assert_eq!(w.get(id).unwrap().state, AlertState::Closed);
+        assert!(
+            w.check(&[risk(0.9, 5, 3)], at(22)).is_empty(),
+            "too little evidence"
+        );
+        assert_eq!(w.check(&[risk(0.9, 5, 30)], at(40))[0].event, "raised");
+    }
+
+    #[test]
+    fn closing_needs_an_open_alert_and_a_user() {
+        let mut w = MaintenanceWatch::default();
+        let id = w.check(&[risk(0.9, -100, 48)], at(0))[0].alert.id;
+        assert!(matches!(
+            w.acknowledge(id, " ", "", at(1)),
+            Err(AlertError::NoUser)
+        ));
+        let closed = w
+            .close(id, "wang.fang", "WO-7", "bearing renewed", at(2))
+            .unwrap();
+        assert_eq!(closed.alert.work_order.as_deref(), Some("WO-7"));
+        assert!(matches!(
+            w.close(id, "wang.fang", "WO-7", "", at(3)),
+            Err(AlertError::Closed(_))
+        ));
+        assert!(matches!(
+            w.acknowledge(999, "x", "", at(3)),
+            Err(AlertError::Unknown(999))
+        ));
+    }
+
+    #[test]
+    fn data_from_before_a_stop_raises_nothing() {
+        let mut w = MaintenanceWatch::default();
+        let mut r = risk(0.95, -100, 48);
+        r.awaiting_data = true;
+        assert!(w.check(&[r], at(0)).is_empty());
+    }
+}
