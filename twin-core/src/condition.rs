@@ -542,8 +542,8 @@ mod tests {
     use crate::live::tests::test_site;
 
     fn at(s: i64) -> DateTime<Utc> {
-        // A whole hour, so windows start here.
-        DateTime::from_timestamp(1_800_000_000 - 1_800_000_000 % 3600 + s, 0).unwrap()
+        // 1_800_000_000 s is a whole hour (500,000 h), so windows start here.
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
     }
 
     #[test]
