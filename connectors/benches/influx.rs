@@ -25,7 +25,7 @@ use std::{
 };
 
 use chrono::{DateTime, TimeZone, Utc};
-use model::{Category, Historian, Quality, Sample, Tag, Value};
+use model::{Category, Historian, Sample, Tag};
 use pharmatwin_connectors::influx::{
     line_protocol::sample_line, InfluxApi, InfluxConfig, InfluxHistorian, TagCatalog,
 };
@@ -43,19 +43,7 @@ fn tags() -> Vec<Arc<Tag>> {
 
 /// `n` samples round-robin over the tags, `step` apart in source time from `start`.
 fn samples(tags: &[Arc<Tag>], n: usize, start: DateTime<Utc>, step: Duration) -> Vec<Sample> {
-    (0..n)
-        .map(|i| {
-            let t = start + chrono::Duration::from_std(step * i as u32).unwrap_or_default();
-            Sample {
-                tag: tags[i % tags.len()].clone(),
-                value: Value::Float(i as f64 * 0.25),
-                quality: Quality::GOOD,
-                source_ts: t,
-                server_ts: None,
-                received_ts: t,
-            }
-        })
-        .collect()
+    influx_common::bench_samples(tags, 0..n, start, step)
 }
 
 async fn total_points(server: &influx_common::Influxd) -> u64 {

@@ -19,7 +19,7 @@ use std::{
 };
 
 use chrono::{TimeZone, Utc};
-use model::{Category, Quality, Sample, Tag, Value};
+use model::{Category, Tag};
 use pharmatwin_connectors::influx::{InfluxApi, InfluxConfig, InfluxHistorian, TagCatalog};
 
 const DB: &str = "bench";
@@ -89,19 +89,12 @@ async fn main() {
     let mut written = 0usize;
     let filling = Instant::now();
     while historian.status().spooled_bytes < target {
-        let batch: Vec<Sample> = (written..written + BATCH)
-            .map(|i| {
-                let t = start + chrono::Duration::microseconds(100 * i as i64);
-                Sample {
-                    tag: tags[i % tags.len()].clone(),
-                    value: Value::Float(i as f64 * 0.25),
-                    quality: Quality::GOOD,
-                    source_ts: t,
-                    server_ts: None,
-                    received_ts: t,
-                }
-            })
-            .collect();
+        let batch = influx_common::bench_samples(
+            &tags,
+            written..written + BATCH,
+            start,
+            Duration::from_micros(100),
+        );
         historian.write_samples(&batch).await.expect("spool");
         written += BATCH;
     }

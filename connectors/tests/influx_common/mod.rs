@@ -313,3 +313,26 @@ pub fn bench_tags(n: usize) -> Vec<std::sync::Arc<model::Tag>> {
         })
         .collect()
 }
+
+/// Samples `indices` of a round-robin over `tags`, sample `i` at `start + i × step` with the
+/// value `i / 4`: what the benchmarks write.
+pub fn bench_samples(
+    tags: &[std::sync::Arc<model::Tag>],
+    indices: std::ops::Range<usize>,
+    start: chrono::DateTime<chrono::Utc>,
+    step: std::time::Duration,
+) -> Vec<model::Sample> {
+    indices
+        .map(|i| {
+            let t = start + chrono::Duration::nanoseconds((step.as_nanos() * i as u128) as i64);
+            model::Sample {
+                tag: tags[i % tags.len()].clone(),
+                value: model::Value::Float(i as f64 * 0.25),
+                quality: model::Quality::GOOD,
+                source_ts: t,
+                server_ts: None,
+                received_ts: t,
+            }
+        })
+        .collect()
+}
