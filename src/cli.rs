@@ -42,6 +42,29 @@ pub(crate) struct TwinArgs {
     /// none unless given).
     #[arg(long)]
     pub(crate) audit_log: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) web: WebArgs,
+}
+
+/// Who may use the web view, and how it is served.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct WebArgs {
+    /// The user file (default: `users.json` in the data dir; central needs it given). Make
+    /// the first admin with `pharmatwin users create-admin`.
+    #[arg(long)]
+    pub(crate) users: Option<PathBuf>,
+    /// Serve the web view over HTTPS with this PEM certificate (chain)…
+    #[arg(long)]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// …and this PEM private key.
+    #[arg(long)]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// A session ends this long after its login, active or not.
+    #[arg(long, default_value_t = 12.0)]
+    pub(crate) session_hours: f64,
+    /// A session ends after this many minutes without a request.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) idle_minutes: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +83,39 @@ enum Audit {
         /// Where to write; standard output when not given.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Users {
+    /// Makes the first administrator; the password is read from $PHARMATWIN_PASSWORD.
+    CreateAdmin {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// The printed name on their electronic signatures.
+        #[arg(long)]
+        full_name: String,
+        /// Default: `audit.jsonl` beside the user file.
+        #[arg(long)]
+        audit_log: Option<PathBuf>,
+    },
+    /// Lists the users with role, scope and lock state.
+    List {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Lifts a lock after repeated wrong passwords (audited, with the reason).
+    Unlock {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        audit_log: Option<PathBuf>,
     },
 }
 
@@ -168,6 +224,11 @@ enum Command {
         /// Written as the node's data type: a number, `true`/`false`, or text.
         #[arg(long)]
         value: String,
+    },
+    /// The web view's users: the first admin, the list, unlocking.
+    Users {
+        #[command(subcommand)]
+        what: Users,
     },
     /// The audit trail: check its chain, or export it for an inspector.
     Audit {
@@ -556,6 +617,21 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Users { what } => match what {
+            Users::CreateAdmin {
+                file,
+                name,
+                full_name,
+                audit_log,
+            } => crate::accounts::create_admin(&file, &name, &full_name, audit_log.as_deref()),
+            Users::List { file } => crate::accounts::list(&file),
+            Users::Unlock {
+                file,
+                name,
+                reason,
+                audit_log,
+            } => crate::accounts::unlock(&file, &name, &reason, audit_log.as_deref()),
+        },
         Command::Bench { seconds, tick_ms } => topology::bench(seconds, tick_ms).await,
     }
 }

@@ -1,6 +1,7 @@
 //! `pharmatwin`: the one binary. The topology — which sources feed which sinks, and what the
 //! twin and the web view read — is wired here and nowhere else.
 
+mod accounts;
 mod batch_history;
 mod cli;
 mod evaluate;

@@ -46,6 +46,15 @@ pub(crate) async fn demo(
     twin: TwinArgs,
     scenario: Option<Scenario>,
 ) -> Result<()> {
+    let users = twin
+        .web
+        .users
+        .clone()
+        .unwrap_or_else(|| data_dir.join("users.json"));
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
+    crate::accounts::seed_demo(&users, data_dir, &ids)?;
     let mut simulators = Vec::new();
     for site in &sites {
         let running = start_simulator(site.clone(), sim, scenario.as_ref()).await?;
@@ -95,6 +104,9 @@ pub(crate) async fn run(
         .get_or_insert_with(|| data_dir.join("maintenance.jsonl"));
     twin.audit_log
         .get_or_insert_with(|| data_dir.join("audit.jsonl"));
+    twin.web
+        .users
+        .get_or_insert_with(|| data_dir.join("users.json"));
     serve_twin(sites, store, listen, twin, time_scale, tasks).await
 }
 
@@ -205,6 +217,12 @@ async fn serve_twin(
         Some(path) => Some(Arc::new(audit::AuditTrail::open(path)?)),
         None => None,
     };
+    let Some(users) = &args.web.users else {
+        anyhow::bail!("--users: the web view needs a user file (make one with `pharmatwin users create-admin --file FILE …`)");
+    };
+    let access = crate::accounts::open(&args.web, users)?;
+    let tls = crate::accounts::tls(&args.web)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let notifications = match &args.webhook {
         Some(url) => {
             let hook = connectors::Webhook::new(url)?;
@@ -237,10 +255,11 @@ async fn serve_twin(
         diagnostics,
         notifications,
         audit,
+        access,
     };
-    let web = dashboards::serve(listen, state, |addr| {
+    let web = dashboards::serve(listen, state, tls, |addr| {
         // The one line a person starting the twin looks for.
-        println!("PharmaTwin web view: http://{addr}/");
+        println!("PharmaTwin web view: {scheme}://{addr}/");
     });
     tokio::select! {
         r = web => r.context("web view")?,

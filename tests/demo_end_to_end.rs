@@ -14,11 +14,12 @@ const CATEGORIES: [&str; 5] = ["people", "machine", "material", "method", "envir
 #[test]
 fn all_three_sites_have_fresh_values_in_all_five_categories_within_30_s() {
     let demo = start_demo();
+    let api = demo.admin();
     let sites = wait_for(
         Duration::from_secs(30),
         "fresh values in every category of every site",
         || {
-            let v = get_json(&format!("{}/api/sites", demo.base)).ok()?;
+            let v = api.get_json(&format!("{}/api/sites", demo.base)).ok()?;
             let all_fresh = SITES.iter().all(|id| {
                 v.as_array()
                     .and_then(|a| a.iter().find(|s| s["id"] == *id))
@@ -41,7 +42,9 @@ fn all_three_sites_have_fresh_values_in_all_five_categories_within_30_s() {
     }
 
     // Every signal listed by the API carries unit, quality and source time once it has a value.
-    let list = get_json(&format!("{}/api/signals?site=anhui&line=line-1", demo.base)).unwrap();
+    let list = api
+        .get_json(&format!("{}/api/signals?site=anhui&line=line-1", demo.base))
+        .unwrap();
     let list = list.as_array().unwrap();
     assert!(list.len() >= 150);
     let with_value: Vec<_> = list.iter().filter(|s| !s["value"].is_null()).collect();
@@ -59,7 +62,8 @@ fn all_three_sites_have_fresh_values_in_all_five_categories_within_30_s() {
         assert_eq!(s["site"], "anhui");
         assert_eq!(s["line"], "line-1");
     }
-    let err = ureq::get(&format!("{}/api/signals?site=atlantis", demo.base))
+    let err = api
+        .get(&format!("{}/api/signals?site=atlantis", demo.base))
         .call()
         .unwrap_err();
     assert!(
@@ -71,17 +75,19 @@ fn all_three_sites_have_fresh_values_in_all_five_categories_within_30_s() {
 #[test]
 fn a_value_set_on_a_simulator_node_arrives_in_the_store_with_tags_unit_and_source_time() {
     let demo = start_demo();
+    let api = demo.admin();
     let endpoint = format!("opc.tcp://127.0.0.1:{}/", demo.opcua_base);
     let path = "shenzhen/osd/line-1/dryer-01/inlet_air_temp_sp";
     wait_for(
         Duration::from_secs(30),
         "the set-point to have a value",
         || {
-            let v = get_json(&format!(
-                "{}/api/signals?site=shenzhen&line=line-1&equipment=dryer-01",
-                demo.base
-            ))
-            .ok()?;
+            let v = api
+                .get_json(&format!(
+                    "{}/api/signals?site=shenzhen&line=line-1&equipment=dryer-01",
+                    demo.base
+                ))
+                .ok()?;
             v.as_array()?
                 .iter()
                 .find(|s| s["signal"] == "inlet_air_temp_sp" && !s["value"].is_null())
@@ -113,7 +119,7 @@ fn a_value_set_on_a_simulator_node_arrives_in_the_store_with_tags_unit_and_sourc
                     .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
                     .replace('+', "%2B")
             );
-            let v = get_json(&url).ok()?;
+            let v = api.get_json(&url).ok()?;
             v["points"]
                 .as_array()?
                 .iter()
@@ -146,6 +152,7 @@ fn a_value_set_on_a_simulator_node_arrives_in_the_store_with_tags_unit_and_sourc
 #[test]
 fn running_batches_show_their_record_and_predicted_cqas_with_the_model_behind_them() {
     let demo = start_demo();
+    let api = demo.admin();
     let predicted = |b: &&serde_json::Value| {
         b["end"].is_null() && b["predictions"].as_array().is_some_and(|p| !p.is_empty())
     };
@@ -153,7 +160,9 @@ fn running_batches_show_their_record_and_predicted_cqas_with_the_model_behind_th
         Duration::from_secs(90),
         "a running batch with predictions",
         || {
-            let v = get_json(&format!("{}/api/batches?site=shenzhen", demo.base)).ok()?;
+            let v = api
+                .get_json(&format!("{}/api/batches?site=shenzhen", demo.base))
+                .ok()?;
             let list = v.as_array()?.clone();
             list.iter().any(|b| predicted(&b)).then_some(list)
         },
@@ -182,11 +191,15 @@ fn running_batches_show_their_record_and_predicted_cqas_with_the_model_behind_th
     }
     // One batch by id, and a chart cut to its window.
     let id = running["id"].as_str().unwrap();
-    let one = get_json(&format!("{}/api/batches/{id}", demo.base)).unwrap();
+    let one = api
+        .get_json(&format!("{}/api/batches/{id}", demo.base))
+        .unwrap();
     assert_eq!(one["id"], id);
     let path = "shenzhen/osd/line-1/line-control/batch_phase";
     if running["line"] == "line-1" {
-        let hist = get_json(&format!("{}/api/history?path={path}&batch={id}", demo.base)).unwrap();
+        let hist = api
+            .get_json(&format!("{}/api/history?path={path}&batch={id}", demo.base))
+            .unwrap();
         assert_eq!(hist["batch"], id);
         assert_eq!(
             hist["from"]
@@ -197,6 +210,6 @@ fn running_batches_show_their_record_and_predicted_cqas_with_the_model_behind_th
                 .map(|s| s.parse::<DateTime<Utc>>().unwrap())
         );
     }
-    let missing = ureq::get(&format!("{}/api/batches/NOPE-1", demo.base)).call();
+    let missing = api.get(&format!("{}/api/batches/NOPE-1", demo.base)).call();
     assert!(matches!(missing, Err(ureq::Error::Status(404, _))));
 }

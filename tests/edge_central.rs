@@ -62,7 +62,9 @@ fn three_edges_and_a_central_put_every_signal_in_influxdb_and_the_web_view() {
         })
         .collect();
     let central_spool = spools.path().join("central");
-    let mut args = vec!["central"];
+    let users = spools.path().join("users.json");
+    create_admin(&users);
+    let mut args = vec!["central", "--users", users.to_str().unwrap()];
     for c in &configs {
         args.extend(["--config", c.as_str()]);
     }
@@ -81,15 +83,16 @@ fn three_edges_and_a_central_put_every_signal_in_influxdb_and_the_web_view() {
         "0",
     ]);
     procs.push(spawn("central", pharmatwin(&args).stdout(Stdio::piped())));
-    let api = format!("http://{listen}");
-    wait_healthy(&api, Duration::from_secs(30));
+    let base = format!("http://{listen}");
+    wait_healthy(&base, Duration::from_secs(30));
+    let api = Api::login(&base, "admin", ADMIN_PASSWORD).unwrap();
 
     // Every signal of every site has a value in the central twin, read from InfluxDB.
     let sites = wait_for(
         Duration::from_secs(120),
         "every signal in the central view",
         || {
-            let v = get_json(&format!("{api}/api/sites")).ok()?;
+            let v = api.get_json("/api/sites").ok()?;
             let all = v.as_array()?;
             (all.len() == 3
                 && all

@@ -85,6 +85,8 @@ fn connector_reads_a_python_asyncua_server_and_reports_the_missing_node_for_its_
     std::fs::write(&file, peer_site(port)).unwrap();
     let web = free_port();
     let base = format!("http://127.0.0.1:{web}");
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    create_admin(&dir.path().join("data").join("users.json"));
     let _twin = spawn(
         "pharmatwin run",
         &mut pharmatwin(&[
@@ -98,12 +100,13 @@ fn connector_reads_a_python_asyncua_server_and_reports_the_missing_node_for_its_
         ]),
     );
     wait_healthy(&base, Duration::from_secs(20));
+    let api = Api::login(&base, "admin", ADMIN_PASSWORD).unwrap();
 
     let signals = wait_for(
         Duration::from_secs(30),
         "values of every existing node",
         || {
-            let list = get_json(&format!("{base}/api/signals?site=peer")).ok()?;
+            let list = api.get_json("/api/signals?site=peer").ok()?;
             let list = list.as_array()?.clone();
             let ready = list
                 .iter()
@@ -151,7 +154,7 @@ fn connector_reads_a_python_asyncua_server_and_reports_the_missing_node_for_its_
     // The connector keeps following the server: the counter goes on rising.
     let first = by("count")["value"].as_i64().unwrap();
     wait_for(Duration::from_secs(10), "the counter to advance", || {
-        let list = get_json(&format!("{base}/api/signals?site=peer&equipment=oven")).ok()?;
+        let list = api.get_json("/api/signals?site=peer&equipment=oven").ok()?;
         let c = list.as_array()?.iter().find(|s| s["signal"] == "count")?["value"].as_i64()?;
         (c > first).then_some(())
     });

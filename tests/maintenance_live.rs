@@ -14,8 +14,8 @@ fn unit_key(u: &Value) -> String {
     format!("{}/{}/{}", u["site"], u["line"], u["equipment"]).replace('"', "")
 }
 
-fn lifecycle(base: &str) -> BTreeMap<String, Value> {
-    get_json(&format!("{base}/api/lifecycle"))
+fn lifecycle(api: &Api) -> BTreeMap<String, Value> {
+    api.get_json("/api/lifecycle")
         .unwrap()
         .as_array()
         .unwrap()
@@ -25,12 +25,11 @@ fn lifecycle(base: &str) -> BTreeMap<String, Value> {
 }
 
 /// Starts and cycles of one unit recounted from the historian's full history.
-fn recount(base: &str, path_prefix: &str) -> (u64, u64) {
+fn recount(api: &Api, path_prefix: &str) -> (u64, u64) {
     let history = |signal: &str| -> Vec<Value> {
-        let url =
-            format!("{base}/api/history?path={path_prefix}/{signal}&from=2000-01-01T00:00:00Z");
+        let url = format!("/api/history?path={path_prefix}/{signal}&from=2000-01-01T00:00:00Z");
         // Not every unit has both counters: an unknown tag is a 404.
-        match get_json(&url) {
+        match api.get_json(&url) {
             Ok(h) => h["points"].as_array().cloned().unwrap_or_default(),
             Err(e) if e.contains("404") => Vec::new(),
             Err(e) => panic!("{e}"),
@@ -63,8 +62,9 @@ fn recount(base: &str, path_prefix: &str) -> (u64, u64) {
 fn equipment_is_listed_by_risk_with_the_signals_behind_each_prediction() {
     let demo = start_demo_with(&["--speed", "600", "--quality-days", "0"]);
     let base = &demo.base;
+    let api = demo.admin();
     let risks = wait_for(Duration::from_secs(150), "maintenance predictions", || {
-        let m = get_json(&format!("{base}/api/maintenance")).ok()?;
+        let m = api.get_json(&format!("{base}/api/maintenance")).ok()?;
         let list = m["risks"].as_array()?.clone();
         (list.len() >= 20 && !m["model"].is_null()).then_some(list)
     });
@@ -93,19 +93,22 @@ fn equipment_is_listed_by_risk_with_the_signals_behind_each_prediction() {
     let drivers = top["drivers"].as_array().unwrap();
     assert!(!drivers.is_empty(), "{top}");
     let path = drivers[0]["path"].as_str().unwrap();
-    let h = get_json(&format!("{base}/api/history?path={path}")).unwrap();
+    let h = api
+        .get_json(&format!("{base}/api/history?path={path}"))
+        .unwrap();
     assert!(
         h["points"].as_array().is_some_and(|p| !p.is_empty()),
         "{path} has points to chart"
     );
-    let wear = get_json(&format!(
-        "{base}/api/maintenance/wear?site={}&line={}&equipment={}&part={}",
-        top["site"].as_str().unwrap(),
-        top["line"].as_str().unwrap(),
-        top["equipment"].as_str().unwrap(),
-        top["part"].as_str().unwrap()
-    ))
-    .unwrap();
+    let wear = api
+        .get_json(&format!(
+            "{base}/api/maintenance/wear?site={}&line={}&equipment={}&part={}",
+            top["site"].as_str().unwrap(),
+            top["line"].as_str().unwrap(),
+            top["equipment"].as_str().unwrap(),
+            top["part"].as_str().unwrap()
+        ))
+        .unwrap();
     assert!(
         !wear.as_array().unwrap().is_empty(),
         "the wear trend behind it"
@@ -116,7 +119,7 @@ fn equipment_is_listed_by_risk_with_the_signals_behind_each_prediction() {
     let out = headless(&[
         "--virtual-time-budget=8000",
         "--dump-dom",
-        &format!("{base}/?part=top"),
+        &api.browser_url("/?part=top"),
     ]);
     let html = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -141,13 +144,13 @@ fn lifecycle_counters_survive_a_crash_of_the_twin_with_nothing_lost_or_doubled()
         "--maintenance-days",
         "0",
     ]);
-    let base = demo.base.clone();
+    let api = demo.admin();
     // Let the plants run until units have started and produced.
     let before = wait_for(
         Duration::from_secs(90),
         "units running and counting",
         || {
-            let l = lifecycle(&base);
+            let l = lifecycle(&api);
             let busy = l
                 .values()
                 .filter(|u| u["total"]["cycles"].as_u64() > Some(0))
@@ -162,22 +165,24 @@ fn lifecycle_counters_survive_a_crash_of_the_twin_with_nothing_lost_or_doubled()
         .clone();
     let action = json!({
         "site": unit["site"], "line": unit["line"], "equipment": unit["equipment"],
-        "user": "wang.fang", "work_order": "WO-2026-0042", "part": "bearing",
-        "comment": "bearing renewed"
+        "work_order": "WO-2026-0042", "part": "bearing", "comment": "bearing renewed"
     });
-    let resp = ureq::post(&format!("{base}/api/lifecycle/actions"))
-        .send_json(action)
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let bad = ureq::post(&format!("{base}/api/lifecycle/actions")).send_json(json!({
-        "site": "nowhere", "line": "x", "equipment": "y", "user": "u", "work_order": "w"
-    }));
-    assert!(
-        matches!(bad, Err(ureq::Error::Status(404, _))),
-        "an unknown unit is refused"
+    // The site's maintenance technician records it; the record says who, from the session.
+    let technician = format!("maint.{}", unit["site"].as_str().unwrap());
+    let maint = demo.api(&technician);
+    let (code, _) = maint.post_json("/api/lifecycle/actions", action.clone());
+    assert_eq!(code, 201);
+    let (code, _) = demo
+        .api("op.anhui")
+        .post_json("/api/lifecycle/actions", action);
+    assert_eq!(code, 403, "an operator records no maintenance");
+    let (code, _) = api.post_json(
+        "/api/lifecycle/actions",
+        json!({ "site": "nowhere", "line": "x", "equipment": "y", "work_order": "w" }),
     );
+    assert_eq!(code, 404, "an unknown unit is refused");
     std::thread::sleep(Duration::from_secs(3));
-    let acknowledged = lifecycle(&base);
+    let acknowledged = lifecycle(&api);
 
     // Crash: no shutdown, no flush beyond what was acknowledged.
     demo.proc.child.kill().unwrap();
@@ -205,12 +210,14 @@ fn lifecycle_counters_survive_a_crash_of_the_twin_with_nothing_lost_or_doubled()
     let mut twin = spawn("pharmatwin run", pharmatwin(&args).stdout(Stdio::piped()));
     let base2 = format!("http://127.0.0.1:{web}");
     wait_for_line(&mut twin, &base2, Duration::from_secs(20));
+    // The same user file: the demo's accounts log in to the restarted twin.
+    let api2 = Api::login(&base2, "admin", DEMO_PASSWORD).unwrap();
     let mut last = BTreeMap::new();
     let after = wait_for(
         Duration::from_secs(60),
         "the twin to replay the store",
         || {
-            let now = lifecycle(&base2);
+            let now = lifecycle(&api2);
             let settled = now == last
                 && now
                     .values()
@@ -239,7 +246,7 @@ fn lifecycle_counters_survive_a_crash_of_the_twin_with_nothing_lost_or_doubled()
             a["line"].as_str().unwrap(),
             a["equipment"].as_str().unwrap()
         );
-        let (starts, cycles) = recount(&base2, &prefix);
+        let (starts, cycles) = recount(&api2, &prefix);
         assert_eq!(a["total"]["starts"].as_u64(), Some(starts), "{key}: starts");
         assert_eq!(a["total"]["cycles"].as_u64(), Some(cycles), "{key}: cycles");
         compared += usize::from(cycles > 0);
@@ -251,7 +258,7 @@ fn lifecycle_counters_survive_a_crash_of_the_twin_with_nothing_lost_or_doubled()
     let history = u["history"].as_array().unwrap();
     assert_eq!(history.len(), 1, "{u}");
     assert_eq!(history[0]["work_order"], "WO-2026-0042");
-    assert_eq!(history[0]["user"], "wang.fang");
+    assert_eq!(history[0]["user"], technician.as_str());
     assert!(u["since_maintenance"]["cycles"].as_u64() <= u["total"]["cycles"].as_u64());
     assert!(u["last_maintenance"].is_string());
 
@@ -259,16 +266,26 @@ fn lifecycle_counters_survive_a_crash_of_the_twin_with_nothing_lost_or_doubled()
     let trail = demo.data.path().join("audit.jsonl");
     let trail = trail.to_str().unwrap();
     let out = run_ok(&["audit", "verify", "--file", trail]);
-    assert!(out.contains("1 records, chain intact"), "{out}");
+    assert!(out.contains("records, chain intact"), "{out}");
     let csv = run_ok(&["audit", "export", "--file", trail, "--format", "csv"]);
     assert!(
-        csv.contains("\"wang.fang\"")
+        csv.contains(&format!("\"{technician}\""))
             && csv.contains("maintenance.record")
-            && csv.contains("WO-2026-0042"),
+            && csv.contains("WO-2026-0042")
+            && csv.contains("login.success"),
         "{csv}"
     );
     let text = std::fs::read_to_string(trail).unwrap();
-    std::fs::write(trail, text.replace("wang.fang", "wang.fanG")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("maintenance.record"))
+        .unwrap();
+    lines[at] = lines[at].replace("WO-2026-0042", "WO-2026-0043");
+    std::fs::write(trail, lines.join("\n") + "\n").unwrap();
     let err = run_failing(&["audit", "verify", "--file", trail]);
-    assert!(err.contains("record 1 is broken"), "{err}");
+    assert!(
+        err.contains(&format!("record {} is broken", at + 1)),
+        "{err}"
+    );
 }

@@ -10,13 +10,13 @@ use common::*;
 #[test]
 fn page_shows_every_site_line_and_equipment_state_from_the_live_twin() {
     let demo = start_demo();
-    let base = demo.base.clone();
+    let api = demo.admin();
     // Let the twin fill before the browser looks.
     wait_for(
         Duration::from_secs(30),
         "equipment states in the twin",
         || {
-            let v = get_json(&format!("{base}/api/sites")).ok()?;
+            let v = api.get_json("/api/sites").ok()?;
             v.as_array()?
                 .iter()
                 .all(|s| s["lines"][0]["equipment"][0]["state"].is_string())
@@ -27,7 +27,7 @@ fn page_shows_every_site_line_and_equipment_state_from_the_live_twin() {
     let out = headless(&[
         "--virtual-time-budget=5000",
         "--dump-dom",
-        &format!("{base}/"),
+        &api.browser_url("/"),
     ]);
     let dom = String::from_utf8_lossy(&out.stdout);
     for site in ["shenzhen", "anhui", "sichuan"] {
@@ -56,7 +56,7 @@ fn page_shows_every_site_line_and_equipment_state_from_the_live_twin() {
     headless(&[
         "--virtual-time-budget=5000",
         &format!("--screenshot={}", shot.display()),
-        &format!("{base}/"),
+        &api.browser_url("/"),
     ]);
     let png = std::fs::read(&shot).unwrap();
     assert!(

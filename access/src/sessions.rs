@@ -100,6 +100,14 @@ impl Sessions {
         Ok(s.clone())
     }
 
+    /// Whether the session is still valid, without counting this as activity: a page's
+    /// live stream must not keep a walked-away user's session open.
+    pub fn alive(&self, token: &str, now: DateTime<Utc>) -> bool {
+        self.lock()
+            .get(token)
+            .is_some_and(|s| now < s.expires && now - s.last_seen <= self.policy.idle)
+    }
+
     pub fn end(&self, token: &str) -> Option<Session> {
         self.lock().remove(token)
     }

@@ -1,19 +1,44 @@
 //! The JSON API. Errors come back as `{"error": "..."}` with a status that says whose fault.
 
+use access::Permission;
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    Json,
+    Extension, Json,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::AppState;
+use crate::{
+    auth::{Principal, Signature},
+    AppState,
+};
 
 pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// A refusal decided before a handler has its answer: a check's `Err`, answered as
+/// [`error`] is.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+}
+
+pub(crate) fn refused(status: StatusCode, message: impl Into<String>) -> Refused {
+    Refused {
+        status,
+        message: message.into(),
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        error(self.status, self.message)
+    }
 }
 
 pub(crate) async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -22,8 +47,24 @@ pub(crate) async fn health(State(state): State<AppState>) -> Json<serde_json::Va
     )
 }
 
-pub(crate) async fn sites(State(state): State<AppState>) -> Response {
-    Json(state.twin.site_summaries(Utc::now())).into_response()
+pub(crate) async fn sites(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> Response {
+    Json(scoped_summaries(&p, state.twin.site_summaries(Utc::now()))).into_response()
+}
+
+/// The sites (and of them the lines) a user may see.
+pub(crate) fn scoped_summaries(
+    p: &Principal,
+    mut list: Vec<twin_core::SiteSummary>,
+) -> Vec<twin_core::SiteSummary> {
+    list.retain(|s| p.user().scope.allows_site(&s.id));
+    for s in &mut list {
+        let site = s.id.clone();
+        s.lines.retain(|l| p.sees_line(&site, &l.id));
+    }
+    list
 }
 
 #[derive(Debug, Deserialize)]
@@ -36,10 +77,14 @@ pub(crate) struct SignalQuery {
 
 pub(crate) async fn signals(
     State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
     Query(q): Query<SignalQuery>,
 ) -> Response {
     let twin = &state.twin;
     if let Some(site) = &q.site {
+        if let Err(r) = p.site(site) {
+            return r.into_response();
+        }
         let Some(s) = twin.sites().iter().find(|s| &s.id == site) else {
             return error(StatusCode::NOT_FOUND, format!("no site `{site}`"));
         };
@@ -54,7 +99,8 @@ pub(crate) async fn signals(
     }
     let mut list = twin.signals(q.site.as_deref(), q.line.as_deref(), Utc::now());
     list.retain(|s| {
-        q.equipment.as_ref().is_none_or(|e| &s.equipment == e)
+        p.sees_line(&s.site, &s.line)
+            && q.equipment.as_ref().is_none_or(|e| &s.equipment == e)
             && q.category.is_none_or(|c| s.category == c)
     });
     Json(list).into_response()
@@ -79,8 +125,16 @@ struct Point {
 
 pub(crate) async fn history(
     State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
     Query(q): Query<HistoryQuery>,
 ) -> Response {
+    // site/area/line/…: the line is the third part.
+    if !p.sees_path(&q.path, 2) {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!("`{}` is outside the scope of user `{}`", q.path, p.name()),
+        );
+    }
     if !state.twin.has_signal(&q.path) {
         return error(StatusCode::NOT_FOUND, format!("no signal `{}`", q.path));
     }
@@ -116,8 +170,14 @@ pub(crate) async fn history(
     }
 }
 
-pub(crate) async fn diagnostics(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json((state.diagnostics)())
+pub(crate) async fn diagnostics(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> Response {
+    if let Err(r) = p.require(Permission::ViewDiagnostics) {
+        return r.into_response();
+    }
+    Json((state.diagnostics)()).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,9 +205,13 @@ fn with_prediction(state: &AppState, record: twin_core::BatchRecord) -> BatchWit
 /// Running batches first, then completed ones newest first.
 pub(crate) async fn batches(
     State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
     Query(q): Query<BatchQuery>,
 ) -> Response {
     if let Some(site) = &q.site {
+        if let Err(r) = p.site(site) {
+            return r.into_response();
+        }
         if !state.twin.sites().iter().any(|s| &s.id == site) {
             return error(StatusCode::NOT_FOUND, format!("no site `{site}`"));
         }
@@ -160,24 +224,92 @@ pub(crate) async fn batches(
             q.limit.unwrap_or(50).min(1000),
         )
         .into_iter()
+        .filter(|b| p.sees_line(&b.site, &b.line))
         .map(|b| with_prediction(&state, b))
         .collect();
     Json(list).into_response()
 }
 
-pub(crate) async fn batch(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub(crate) async fn batch(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Response {
     match state.twin.batch(&id) {
-        Some(b) => Json(with_prediction(&state, b)).into_response(),
+        Some(b) => match p.line(&b.site, &b.line) {
+            Ok(()) => Json(with_prediction(&state, b)).into_response(),
+            Err(r) => r.into_response(),
+        },
         None => error(StatusCode::NOT_FOUND, format!("no batch `{id}`")),
     }
 }
 
+#[derive(Debug, Deserialize)]
+pub(crate) struct Accept {
+    signature: Option<Signature>,
+    #[serde(default)]
+    comment: String,
+}
+
+/// Quality accepts a batch's predicted CQAs (e.g. to proceed before the lab result), with
+/// an electronic signature; the audit trail keeps the predictions and the model behind them.
+pub(crate) async fn accept_prediction(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    Json(body): Json<Accept>,
+) -> Response {
+    if let Err(r) = p.require(Permission::AcceptQuality) {
+        return r.into_response();
+    }
+    let Some(b) = state.twin.batch(&id) else {
+        return error(StatusCode::NOT_FOUND, format!("no batch `{id}`"));
+    };
+    if let Err(r) = p.line(&b.site, &b.line) {
+        return r.into_response();
+    }
+    let predictions = state.twin.predict_batch(&b);
+    if predictions.is_empty() {
+        return error(
+            StatusCode::CONFLICT,
+            format!("batch `{id}` has no prediction to accept (no quality model yet)"),
+        );
+    }
+    let target = format!("batch/{id}");
+    let signed = match crate::auth::sign(
+        &state,
+        &p,
+        body.signature.as_ref(),
+        "prediction.accept",
+        &target,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let details = json!({
+        "site": b.site, "line": b.line, "comment": body.comment,
+        "signature": signed, "predictions": predictions,
+    });
+    if let Err(r) = state.audit_or_fail(p.name(), "prediction.accept", target, details) {
+        return r.into_response();
+    }
+    tracing::info!(batch = %id, user = %p.name(), "quality prediction accepted");
+    Json(json!({ "batch": id, "signature": signed, "signed": signed.line(), "predictions": predictions }))
+        .into_response()
+}
+
 /// Release-risk alerts: batches predicted out of specification before their lab result.
-pub(crate) async fn alerts(State(state): State<AppState>) -> Response {
+pub(crate) async fn alerts(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> Response {
     let list: Vec<_> = state
         .twin
         .release_risks()
         .into_iter()
+        .filter(|a| p.sees_line(&a.site, &a.line))
         .rev()
         .map(|a| json!({ "kind": "release_risk", "alert": a }))
         .collect();
@@ -194,9 +326,37 @@ pub(crate) struct SpcQuery {
 }
 
 /// I-MR chart with Nelson-rule violations and capability, one point per batch.
-pub(crate) async fn spc(State(state): State<AppState>, Query(q): Query<SpcQuery>) -> Response {
+pub(crate) async fn spc(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<SpcQuery>,
+) -> Response {
+    // A chart pools batches: it may only pool what the user may see. A user of some sites
+    // names one; a user of some lines names one.
+    let user_scope = &p.user().scope;
+    let site = match q.site.as_deref() {
+        Some(s) => s.to_string(),
+        None if user_scope.every_site() => String::new(),
+        None => match user_scope.sites.as_slice() {
+            [only] if only != "*" => only.clone(),
+            _ => return error(StatusCode::BAD_REQUEST, "site: choose one of your sites"),
+        },
+    };
+    if !site.is_empty() {
+        let allowed = match q.line.as_deref() {
+            Some(line) => p.line(&site, line),
+            None if user_scope.whole_site(&site) => Ok(()),
+            None => Err(refused(
+                StatusCode::BAD_REQUEST,
+                "line: choose one of your lines",
+            )),
+        };
+        if let Err(r) = allowed {
+            return r.into_response();
+        }
+    }
     let scope = twin_core::spc::Scope {
-        site: q.site.as_deref(),
+        site: (!site.is_empty()).then_some(site.as_str()),
         line: q.line.as_deref(),
         product: q.product.as_deref(),
     };
@@ -217,7 +377,10 @@ pub(crate) struct CapabilityQuery {
 /// Ppk of a CQA per site and product, worst first: the plants compared.
 pub(crate) async fn capability(
     State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
     Query(q): Query<CapabilityQuery>,
 ) -> Response {
-    Json(state.twin.capability_by_site(&q.cqa)).into_response()
+    let mut list = state.twin.capability_by_site(&q.cqa);
+    list.retain(|g| p.user().scope.whole_site(&g.key.site));
+    Json(list).into_response()
 }

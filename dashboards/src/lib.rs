@@ -4,12 +4,21 @@
 //! OPC UA and never write plant data.
 
 mod api;
+mod auth;
 mod events;
 mod maintenance;
+mod tls;
+mod users;
+
+pub use auth::Access;
+pub use tls::{server_config, TlsError, TlsListener};
+pub use tokio_rustls::rustls::ServerConfig as TlsServerConfig;
 
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
+    extract::DefaultBodyLimit,
+    middleware,
     routing::{get, post},
     Router,
 };
@@ -29,6 +38,8 @@ pub struct AppState {
     pub notifications: Option<tokio::sync::mpsc::Sender<serde_json::Value>>,
     /// The audit trail every acknowledgement, work order and maintenance action goes to.
     pub audit: Option<Arc<audit::AuditTrail>>,
+    /// Users, sessions and the login path.
+    pub access: Arc<Access>,
 }
 
 impl AppState {
@@ -51,6 +62,39 @@ impl AppState {
                 details,
             })
             .map(|_| ())
+    }
+
+    /// Audits, or answers the user with why their action could not be recorded: an action
+    /// the trail does not hold must not be confirmed.
+    pub(crate) fn audit_or_fail(
+        &self,
+        user: &str,
+        action: &str,
+        target: impl Into<String>,
+        details: serde_json::Value,
+    ) -> Result<(), api::Refused> {
+        self.audit(user, action, target.into(), details)
+            .map_err(|e| {
+                tracing::error!(error = %e, action, "audit trail not written");
+                api::refused(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("audit trail: {e}"),
+                )
+            })
+    }
+
+    /// Audits what the server observed (a failed login, a logout): nobody waits on it, a
+    /// failure to write is logged.
+    pub(crate) fn audit_quietly(
+        &self,
+        user: &str,
+        action: &str,
+        target: impl Into<String>,
+        details: serde_json::Value,
+    ) {
+        if let Err(e) = self.audit(user, action, target.into(), details) {
+            tracing::error!(error = %e, action, "audit trail not written");
+        }
     }
 
     /// Passes an alert event on to the notification channel; a full or closed channel is
@@ -92,10 +136,22 @@ pub enum ServeError {
 
 const INDEX_HTML: &str = include_str!("../assets/index.html");
 
+/// No request body the API takes comes near this; bigger ones are refused before parsing.
+const MAX_BODY: usize = 64 * 1024;
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(|| async { axum::response::Html(INDEX_HTML) }))
+    let open = Router::new()
+        .route("/", get(auth::index))
+        .route("/login", get(auth::login_page))
         .route("/api/health", get(api::health))
+        .route("/api/login", post(auth::login));
+    let guarded = Router::new()
+        .route("/api/me", get(auth::whoami))
+        .route("/api/logout", post(auth::logout))
+        .route("/api/tickets", post(auth::ticket))
+        .route("/api/users", get(users::list).post(users::create))
+        .route("/api/users/{name}", post(users::update))
+        .route("/api/batches/{id}/accept", post(api::accept_prediction))
         .route("/api/sites", get(api::sites))
         .route("/api/signals", get(api::signals))
         .route("/api/history", get(api::history))
@@ -120,14 +176,26 @@ pub fn router(state: AppState) -> Router {
         .route("/api/lifecycle", get(maintenance::lifecycle))
         .route("/api/lifecycle/actions", post(maintenance::record))
         .route("/api/audit", get(maintenance::audit_trail))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_session,
+        ));
+    open.merge(guarded)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::security_headers,
+        ))
         .with_state(state)
 }
 
-/// Binds `addr` and serves until the task is dropped. Returns the bound address through
-/// `on_bound` first, so callers asking for port 0 learn the real port.
+/// Binds `addr` and serves until the task is dropped, over TLS when `tls` is given. Returns
+/// the bound address through `on_bound` first, so callers asking for port 0 learn the real
+/// port.
 pub async fn serve(
     addr: SocketAddr,
     state: AppState,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     on_bound: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -137,7 +205,14 @@ pub async fn serve(
         .local_addr()
         .map_err(|source| ServeError::Bind { addr, source })?;
     on_bound(bound);
-    axum::serve(listener, router(state))
-        .await
-        .map_err(ServeError::Serve)
+    let app = router(state).into_make_service_with_connect_info::<tls::Peer>();
+    match tls {
+        Some(config) => {
+            let listener = TlsListener::new(listener, config)
+                .map_err(|source| ServeError::Bind { addr, source })?;
+            axum::serve(listener, app).await
+        }
+        None => axum::serve(listener, app).await,
+    }
+    .map_err(ServeError::Serve)
 }

@@ -2,18 +2,23 @@
 //! predictive alerts (acknowledge, close with a work order), lifecycle records and the
 //! maintenance actions that reset their counters.
 
+use access::Permission;
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    Json,
+    Extension, Json,
 };
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 use twin_core::{AlertError, MaintenanceRecord};
 
-use crate::{api::error, AppState};
+use crate::{
+    api::{error, refused, Refused},
+    auth::{sign, Principal, Signature},
+    AppState,
+};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct RiskQuery {
@@ -24,11 +29,22 @@ pub(crate) struct RiskQuery {
 }
 
 /// Every watched part, most likely to fail within the horizon first.
-pub(crate) async fn risks(State(state): State<AppState>, Query(q): Query<RiskQuery>) -> Response {
+pub(crate) async fn risks(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<RiskQuery>,
+) -> Response {
+    if let Some(site) = &q.site {
+        if let Err(r) = p.site(site) {
+            return r.into_response();
+        }
+    }
     let models = state.twin.maintenance_models();
     let mut list = state.twin.maintenance_risks();
     list.retain(|r| {
-        q.site.as_ref().is_none_or(|s| &r.site == s) && q.line.as_ref().is_none_or(|l| &r.line == l)
+        p.sees_line(&r.site, &r.line)
+            && q.site.as_ref().is_none_or(|s| &r.site == s)
+            && q.line.as_ref().is_none_or(|l| &r.line == l)
     });
     list.truncate(q.limit.unwrap_or(usize::MAX));
     Json(json!({
@@ -53,7 +69,14 @@ pub(crate) struct WearQuery {
 }
 
 /// A part's estimated wear per window: the trend a prediction extrapolates.
-pub(crate) async fn wear(State(state): State<AppState>, Query(q): Query<WearQuery>) -> Response {
+pub(crate) async fn wear(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<WearQuery>,
+) -> Response {
+    if let Err(r) = p.line(&q.site, &q.line) {
+        return r.into_response();
+    }
     let series = state
         .twin
         .wear_series(&q.site, &q.line, &q.equipment, &q.part);
@@ -73,10 +96,20 @@ pub(crate) struct AlertQuery {
     state: Option<String>,
 }
 
-pub(crate) async fn alerts(State(state): State<AppState>, Query(q): Query<AlertQuery>) -> Response {
+pub(crate) async fn alerts(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<AlertQuery>,
+) -> Response {
+    if let Some(site) = &q.site {
+        if let Err(r) = p.site(site) {
+            return r.into_response();
+        }
+    }
     let list = state.twin.with_maintenance_watch(|w| {
         w.alerts()
             .iter()
+            .filter(|a| p.sees_line(&a.site, &a.line))
             .filter(|a| q.site.as_ref().is_none_or(|s| &a.site == s))
             .filter(|a| {
                 q.state.as_deref().is_none_or(|s| {
@@ -91,30 +124,70 @@ pub(crate) async fn alerts(State(state): State<AppState>, Query(q): Query<AlertQ
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct Acknowledge {
-    user: String,
     #[serde(default)]
     comment: String,
+    /// A predictive-maintenance alert is GMP-relevant: acknowledging it is signed.
+    signature: Option<Signature>,
+}
+
+/// The alert's place, checked against the user's scope before anything is done to it.
+fn alert_in_scope(state: &AppState, p: &Principal, id: u64) -> Result<(), Refused> {
+    let place = state.twin.with_maintenance_watch(|w| {
+        w.alerts()
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| (a.site.clone(), a.line.clone()))
+    });
+    match place {
+        Some((site, line)) => p.line(&site, &line),
+        None => Err(refused(
+            StatusCode::NOT_FOUND,
+            AlertError::Unknown(id).to_string(),
+        )),
+    }
 }
 
 pub(crate) async fn acknowledge(
     State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
     Path(id): Path<u64>,
     Json(body): Json<Acknowledge>,
 ) -> Response {
-    let done = state
-        .twin
-        .with_maintenance_watch(|w| w.acknowledge(id, &body.user, &body.comment, Utc::now()));
+    if let Err(r) = p
+        .require(Permission::AcknowledgeAlert)
+        .and_then(|()| alert_in_scope(&state, &p, id))
+    {
+        return r.into_response();
+    }
+    let target = format!("maintenance-alert/{id}");
+    let signed = match sign(
+        &state,
+        &p,
+        body.signature.as_ref(),
+        "alert.acknowledge",
+        &target,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let done = state.twin.with_maintenance_watch(|w| {
+        w.acknowledge(id, p.name(), &body.comment, signed.at)
+            .inspect(|_| w.sign(id, signed.line()))
+    });
     match done {
-        Ok(n) => {
-            tracing::info!(alert = id, user = %body.user, "maintenance alert acknowledged");
-            let details = json!({ "comment": body.comment, "alert": alert_summary(&n.alert) });
-            if let Err(e) = state.audit(
-                &body.user,
-                "alert.acknowledge",
-                format!("maintenance-alert/{id}"),
-                details,
-            ) {
-                return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        Ok(mut n) => {
+            if let Some(a) = n.alert.acknowledged.as_mut() {
+                a.signature = Some(signed.line());
+            }
+            tracing::info!(alert = id, user = %p.name(), "maintenance alert acknowledged");
+            let details = json!({
+                "site": n.alert.site, "comment": body.comment, "signature": signed,
+                "alert": alert_summary(&n.alert),
+            });
+            if let Err(r) = state.audit_or_fail(p.name(), "alert.acknowledge", target, details) {
+                return r.into_response();
             }
             state.notify(&n);
             Json(n.alert).into_response()
@@ -125,7 +198,7 @@ pub(crate) async fn acknowledge(
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct Close {
-    user: String,
+    signature: Option<Signature>,
     work_order: String,
     #[serde(default)]
     comment: String,
@@ -136,16 +209,37 @@ pub(crate) struct Close {
 
 pub(crate) async fn close(
     State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
     Path(id): Path<u64>,
     Json(body): Json<Close>,
 ) -> Response {
+    if let Err(r) = p
+        .require(Permission::ManageWorkOrders)
+        .and_then(|()| alert_in_scope(&state, &p, id))
+    {
+        return r.into_response();
+    }
     if body.work_order.trim().is_empty() {
         return error(StatusCode::BAD_REQUEST, "a work order number is required");
     }
-    let now = Utc::now();
-    let done = state
-        .twin
-        .with_maintenance_watch(|w| w.close(id, &body.user, &body.work_order, &body.comment, now));
+    let target = format!("maintenance-alert/{id}");
+    let signed = match sign(
+        &state,
+        &p,
+        body.signature.as_ref(),
+        "workorder.close",
+        &target,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let now = signed.at;
+    let done = state.twin.with_maintenance_watch(|w| {
+        w.close(id, p.name(), &body.work_order, &body.comment, now)
+            .inspect(|_| w.sign(id, signed.line()))
+    });
     let n = match done {
         Ok(n) => n,
         Err(e) => return alert_error(e),
@@ -157,7 +251,7 @@ pub(crate) async fn close(
             line: a.line.clone(),
             equipment: a.equipment.clone(),
             at: now,
-            user: body.user.clone(),
+            user: p.name().to_string(),
             work_order: body.work_order.clone(),
             action: "maintenance".into(),
             part: Some(a.part.clone()),
@@ -167,20 +261,21 @@ pub(crate) async fn close(
             return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
         }
     }
-    tracing::info!(alert = id, user = %body.user, work_order = %body.work_order, "maintenance alert closed");
+    let mut n = n;
+    if let Some(c) = n.alert.closed.as_mut() {
+        c.signature = Some(signed.line());
+    }
+    tracing::info!(alert = id, user = %p.name(), work_order = %body.work_order, "maintenance alert closed");
     let details = json!({
+        "site": n.alert.site,
+        "signature": signed,
         "work_order": body.work_order,
         "comment": body.comment,
         "reset_counters": body.reset_counters,
         "alert": alert_summary(&n.alert),
     });
-    if let Err(e) = state.audit(
-        &body.user,
-        "workorder.close",
-        format!("maintenance-alert/{id}"),
-        details,
-    ) {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    if let Err(r) = state.audit_or_fail(p.name(), "workorder.close", target, details) {
+        return r.into_response();
     }
     state.notify(&n);
     Json(n.alert).into_response()
@@ -202,9 +297,17 @@ pub(crate) struct LifecycleQuery {
 
 pub(crate) async fn lifecycle(
     State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
     Query(q): Query<LifecycleQuery>,
 ) -> Response {
-    Json(state.twin.lifecycle(q.site.as_deref())).into_response()
+    if let Some(site) = &q.site {
+        if let Err(r) = p.site(site) {
+            return r.into_response();
+        }
+    }
+    let mut list = state.twin.lifecycle(q.site.as_deref());
+    list.retain(|u| p.sees_line(&u.site, &u.line));
+    Json(list).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -212,7 +315,6 @@ pub(crate) struct Action {
     site: String,
     line: String,
     equipment: String,
-    user: String,
     work_order: String,
     #[serde(default = "maintenance")]
     action: String,
@@ -226,9 +328,19 @@ fn maintenance() -> String {
 }
 
 /// Records a maintenance or calibration action on a unit.
-pub(crate) async fn record(State(state): State<AppState>, Json(a): Json<Action>) -> Response {
-    if a.user.trim().is_empty() || a.work_order.trim().is_empty() {
-        return error(StatusCode::BAD_REQUEST, "user and work_order are required");
+pub(crate) async fn record(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Json(a): Json<Action>,
+) -> Response {
+    if let Err(r) = p
+        .require(Permission::RecordMaintenance)
+        .and_then(|()| p.line(&a.site, &a.line))
+    {
+        return r.into_response();
+    }
+    if a.work_order.trim().is_empty() {
+        return error(StatusCode::BAD_REQUEST, "work_order is required");
     }
     if !matches!(a.action.as_str(), "maintenance" | "calibration") {
         return error(
@@ -241,7 +353,7 @@ pub(crate) async fn record(State(state): State<AppState>, Json(a): Json<Action>)
         line: a.line,
         equipment: a.equipment,
         at: Utc::now(),
-        user: a.user,
+        user: p.name().to_string(),
         work_order: a.work_order,
         action: a.action,
         part: a.part,
@@ -251,13 +363,15 @@ pub(crate) async fn record(State(state): State<AppState>, Json(a): Json<Action>)
         Ok(()) => {
             let target = format!("{}/{}/{}", record.site, record.line, record.equipment);
             let details = json!({
+                "site": record.site,
                 "action": record.action,
                 "work_order": record.work_order,
                 "part": record.part,
                 "comment": record.comment,
             });
-            if let Err(e) = state.audit(&record.user, "maintenance.record", target, details) {
-                return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+            if let Err(r) = state.audit_or_fail(&record.user, "maintenance.record", target, details)
+            {
+                return r.into_response();
             }
             (StatusCode::CREATED, Json(record)).into_response()
         }
@@ -284,13 +398,23 @@ pub(crate) struct AuditQuery {
 /// The audit trail, newest first, verified on every read.
 pub(crate) async fn audit_trail(
     State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
     Query(q): Query<AuditQuery>,
 ) -> Response {
+    if let Err(r) = p.require(Permission::ViewAudit) {
+        return r.into_response();
+    }
     let Some(trail) = &state.audit else {
         return Json(Vec::<audit::Record>::new()).into_response();
     };
     match trail.records() {
         Ok(mut r) => {
+            // Records about a site are shown to users of that site only.
+            r.retain(|rec| {
+                rec.entry.details["site"]
+                    .as_str()
+                    .is_none_or(|s| p.user().scope.allows_site(s))
+            });
             r.reverse();
             r.truncate(q.limit.unwrap_or(200));
             Json(r).into_response()

@@ -92,12 +92,121 @@ pub fn python() -> String {
     default
 }
 
-pub fn get_json(url: &str) -> Result<serde_json::Value, String> {
-    let resp = ureq::get(url)
-        .timeout(Duration::from_secs(5))
-        .call()
-        .map_err(|e| e.to_string())?;
-    resp.into_json().map_err(|e| e.to_string())
+/// The demo accounts' password in tests (the demo reads it from the environment).
+pub const DEMO_PASSWORD: &str = "demo-password-for-tests";
+/// The password of an admin a test makes with `pharmatwin users create-admin`.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+/// A logged-in API client: every request carries its session as a bearer token.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub base: String,
+    pub user: String,
+    pub token: String,
+    pub me: serde_json::Value,
+}
+
+impl Api {
+    /// Logs `user` in; the status and error text when refused.
+    pub fn login(base: &str, user: &str, password: &str) -> Result<Api, (u16, String)> {
+        let resp = ureq::post(&format!("{base}/api/login"))
+            .timeout(Duration::from_secs(30))
+            .send_json(serde_json::json!({ "user": user, "password": password, "bearer": true }));
+        match resp {
+            Ok(r) => {
+                let me: serde_json::Value = r.into_json().map_err(|e| (0, e.to_string()))?;
+                Ok(Api {
+                    base: base.into(),
+                    user: user.into(),
+                    token: me["token"].as_str().expect("bearer token").into(),
+                    me,
+                })
+            }
+            Err(ureq::Error::Status(code, r)) => Err((code, r.into_string().unwrap_or_default())),
+            Err(e) => Err((0, e.to_string())),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.into()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    pub fn get(&self, path: &str) -> ureq::Request {
+        ureq::get(&self.url(path))
+            .timeout(Duration::from_secs(10))
+            .set("authorization", &format!("Bearer {}", self.token))
+    }
+
+    pub fn post(&self, path: &str) -> ureq::Request {
+        ureq::post(&self.url(path))
+            .timeout(Duration::from_secs(30))
+            .set("authorization", &format!("Bearer {}", self.token))
+    }
+
+    pub fn get_json(&self, path: &str) -> Result<serde_json::Value, String> {
+        let resp = self.get(path).call().map_err(|e| e.to_string())?;
+        resp.into_json().map_err(|e| e.to_string())
+    }
+
+    /// The status of a GET (200, 403, …).
+    pub fn status(&self, path: &str) -> u16 {
+        match self.get(path).call() {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(c, _)) => c,
+            Err(e) => panic!("GET {path}: {e}"),
+        }
+    }
+
+    /// POSTs `body`; the status and the JSON answer, refusals included.
+    pub fn post_json(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        match self.post(path).send_json(body) {
+            Ok(r) => (r.status(), r.into_json().unwrap_or_default()),
+            Err(ureq::Error::Status(c, r)) => (c, r.into_json().unwrap_or_default()),
+            Err(e) => panic!("POST {path}: {e}"),
+        }
+    }
+
+    /// A one-time login link to `next` for a browser: the browser gets its own session.
+    pub fn browser_url(&self, next: &str) -> String {
+        let (code, t) = self.post_json("/api/tickets", serde_json::json!({}));
+        assert_eq!(code, 200, "ticket: {t}");
+        let next: String = next
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        format!("{}{}&next={next}", self.base, t["url"].as_str().unwrap())
+    }
+}
+
+/// Makes the first admin (`admin`, [`ADMIN_PASSWORD`]) in `users` with the CLI.
+pub fn create_admin(users: &Path) {
+    let out = pharmatwin(&[
+        "users",
+        "create-admin",
+        "--file",
+        users.to_str().unwrap(),
+        "--name",
+        "admin",
+        "--full-name",
+        "Test Admin",
+    ])
+    .env("PHARMATWIN_PASSWORD", ADMIN_PASSWORD)
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "create-admin: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Polls `f` until it returns `Some`, or panics with `what` after `limit`.
@@ -145,6 +254,18 @@ pub fn wait_for_line(proc: &mut Proc, marker: &str, limit: Duration) {
 }
 
 /// A running `pharmatwin demo` on free ports, serving within 10 s (asserted).
+impl Demo {
+    /// A demo account logged in (`admin`, `hq`, `quality`, `op.<site>`, `maint.<site>`).
+    pub fn api(&self, user: &str) -> Api {
+        Api::login(&self.base, user, DEMO_PASSWORD)
+            .unwrap_or_else(|e| panic!("login {user}: {e:?}"))
+    }
+
+    pub fn admin(&self) -> Api {
+        self.api("admin")
+    }
+}
+
 pub struct Demo {
     pub proc: Proc,
     pub base: String,
@@ -180,7 +301,12 @@ pub fn start_demo_with(extra: &[&str]) -> Demo {
         }
     }
     args.extend_from_slice(extra);
-    let mut proc = spawn("pharmatwin demo", pharmatwin(&args).stdout(Stdio::piped()));
+    let mut proc = spawn(
+        "pharmatwin demo",
+        pharmatwin(&args)
+            .env("PHARMATWIN_DEMO_PASSWORD", DEMO_PASSWORD)
+            .stdout(Stdio::piped()),
+    );
     let base = format!("http://127.0.0.1:{web}");
     wait_for_line(&mut proc, &base, Duration::from_secs(10));
     let took = wait_healthy(&base, Duration::from_secs(10));
@@ -188,12 +314,17 @@ pub fn start_demo_with(extra: &[&str]) -> Demo {
         started.elapsed() < Duration::from_secs(10),
         "the web view must serve within 10 s (took {took:?})"
     );
+    // Not logged in: the page is the login form.
     let page = ureq::get(&format!("{base}/"))
         .call()
         .unwrap()
         .into_string()
         .unwrap();
     assert!(page.contains("PharmaTwin"), "the page is served");
+    assert!(
+        page.contains("type=\"password\""),
+        "to a stranger, the login form"
+    );
     Demo {
         proc,
         base,

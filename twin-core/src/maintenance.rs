@@ -138,6 +138,9 @@ pub struct Action {
     pub user: String,
     pub at: DateTime<Utc>,
     pub comment: String,
+    /// The electronic signature it was made under: printed name, meaning, time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// A predictive-maintenance alert: one part of one unit likely to fail within the horizon.
@@ -240,6 +243,7 @@ impl MaintenanceWatch {
                         user: "twin".into(),
                         at: r.since,
                         comment: "part seen renewed".into(),
+                        signature: None,
                     });
                     a.latest = r.clone();
                     out.push(Notification {
@@ -312,6 +316,7 @@ impl MaintenanceWatch {
             user: user.into(),
             at: now,
             comment: comment.into(),
+            signature: None,
         });
         Ok(Notification {
             event: "acknowledged",
@@ -335,11 +340,22 @@ impl MaintenanceWatch {
             user: user.into(),
             at: now,
             comment: comment.into(),
+            signature: None,
         });
         Ok(Notification {
             event: "closed",
             alert: a.clone(),
         })
+    }
+
+    /// Attaches a signature to the alert's latest action (its close, else its
+    /// acknowledgement).
+    pub fn sign(&mut self, id: u64, signature: String) {
+        if let Some(a) = self.alerts.iter_mut().find(|a| a.id == id) {
+            if let Some(act) = a.closed.as_mut().or(a.acknowledged.as_mut()) {
+                act.signature = Some(signature);
+            }
+        }
     }
 
     fn open_alert(&mut self, id: u64, user: &str) -> Result<&mut MaintenanceAlert, AlertError> {
