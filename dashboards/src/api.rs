@@ -343,6 +343,9 @@ pub(crate) async fn spc(
         },
     };
     if !site.is_empty() {
+        if let Err(r) = p.site(&site) {
+            return r.into_response();
+        }
         let allowed = match q.line.as_deref() {
             Some(line) => p.line(&site, line),
             None if user_scope.whole_site(&site) => Ok(()),
