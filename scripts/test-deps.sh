@@ -32,6 +32,7 @@ need_apt() {
 }
 need_apt chromium
 need_apt curl
+need_apt openssl
 need_apt influxdb
 need_apt victoria-metrics
 

@@ -415,6 +415,12 @@ enum Evaluate {
 }
 
 pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
+    // A bad certificate or key is named before any plant, store or port is touched.
+    if let Command::Demo { twin, .. } | Command::Run { twin, .. } | Command::Central { twin, .. } =
+        &cli.command
+    {
+        crate::accounts::tls(&twin.web)?;
+    }
     match cli.command {
         Command::Demo {
             listen,

@@ -267,3 +267,36 @@ fn changing_a_user_ends_their_sessions() {
     assert_eq!(sessions.end_user("li.na"), 2);
     assert!(sessions.touch(&a.token, t0()).is_err());
 }
+
+#[test]
+fn guesses_racing_the_lock_are_answered_as_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = LockoutPolicy {
+        attempts: 5,
+        lock_for: Duration::minutes(30),
+    };
+    let store = std::sync::Arc::new(UserStore::open(&dir.path().join("u.json"), policy).unwrap());
+    store.create(operator("li.na", "anhui"), t0()).unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                (0..4)
+                    .map(|_| store.verify("li.na", "guess", t0()))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let answers: Vec<_> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let wrong = answers
+        .iter()
+        .filter(|a| matches!(a, Err(LoginError::Wrong { .. })))
+        .count();
+    assert_eq!(
+        wrong, 5,
+        "exactly the allowed guesses are checked: {answers:?}"
+    );
+}

@@ -275,6 +275,11 @@ impl UserStore {
                 known: false,
             });
         };
+        // Locked while this guess was being hashed (by guesses running beside it): it is
+        // answered as locked, right or wrong, and not counted.
+        if let Some(until) = stored.user.locked_until.filter(|u| *u > now) {
+            return Err(LoginError::Locked { until });
+        }
         if ok {
             let changed = stored.failures != 0 || stored.user.locked_until.is_some();
             stored.failures = 0;

@@ -111,3 +111,23 @@ fn exports_name_every_record_for_an_inspector() {
             && html.contains("2 records")
     );
 }
+
+#[test]
+fn records_with_measured_values_verify_after_a_reopen() {
+    // Predictions and measurements are floats of every kind; each must read back to the
+    // bytes that were hashed (a rounding of the last digit would break the chain).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let t = AuditTrail::open(&path).unwrap();
+    let mut x = 0.070_597_849_094_849_58_f64;
+    for i in 0..200 {
+        x = (x * 7.3 + 0.1).fract() * 10f64.powi(i % 9 - 3);
+        t.append(Entry {
+            details: serde_json::json!({ "value": x, "lower": x / 3.0, "upper": x * 1.1 }),
+            ..entry(i as u32)
+        })
+        .unwrap();
+    }
+    drop(t);
+    assert_eq!(verify(&path).unwrap().len(), 200);
+}
