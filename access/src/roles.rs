@@ -63,6 +63,7 @@ pub enum Permission {
     AcceptQuality,
     ViewAudit,
     ManageUsers,
+    ChangeSettings,
 }
 
 /// The sites a user works for, and optionally only some of their lines.

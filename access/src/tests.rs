@@ -184,6 +184,8 @@ fn roles_grant_what_their_job_needs() {
     assert!(!Role::Hq.grants(Permission::AcknowledgeAlert));
     assert!(!Role::Quality.grants(Permission::ManageUsers));
     assert!(Role::Admin.grants(Permission::ManageUsers));
+    assert!(Role::Admin.grants(Permission::ChangeSettings));
+    assert!(!Role::Hq.grants(Permission::ChangeSettings));
 }
 
 fn someone() -> User {

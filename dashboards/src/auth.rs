@@ -337,6 +337,7 @@ fn me(session: &Session, with_token: bool) -> serde_json::Value {
             AcceptQuality,
             ViewAudit,
             ManageUsers,
+            ChangeSettings,
         ]
         .into_iter()
         .filter(|p| user.role.grants(*p))

@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod events;
 mod maintenance;
+mod settings;
 mod tls;
 mod users;
 
@@ -140,6 +141,7 @@ const INDEX_HTML: &str = include_str!("../assets/index.html");
 const MAX_BODY: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    settings::restore(&state);
     let open = Router::new()
         .route("/", get(auth::index))
         .route("/login", get(auth::login_page))
@@ -149,6 +151,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/me", get(auth::whoami))
         .route("/api/logout", post(auth::logout))
         .route("/api/tickets", post(auth::ticket))
+        .route("/api/settings", get(settings::list).post(settings::change))
         .route("/api/users", get(users::list).post(users::create))
         .route("/api/users/{name}", post(users::update))
         .route("/api/batches/{id}/accept", post(api::accept_prediction))

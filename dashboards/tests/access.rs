@@ -497,3 +497,58 @@ async fn logins_are_audited_and_repeated_failures_lock_the_account() {
     assert!(actions.contains(&"op.anhui account.locked".to_string()));
     assert!(actions.contains(&"nobody login.failure".to_string()));
 }
+
+#[tokio::test]
+async fn an_admin_changes_a_setting_with_a_reason_and_a_restart_keeps_it() {
+    let f = fixture();
+    let admin = f.login("admin").await;
+    let before = f.get("/api/settings", &admin).await.json;
+    assert_eq!(before["maintenance.alert_probability"], 0.5);
+    let change = |v: serde_json::Value| f.post("/api/settings", &admin, v);
+    let a =
+        change(json!({ "key": "maintenance.alert_probability", "value": 0.3, "reason": "" })).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.text.contains("reason"), "{}", a.text);
+    let a = change(json!({ "key": "maintenance.alert_probability", "value": 3.0, "reason": "x" }))
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(
+        a.text
+            .contains("maintenance.alert_probability: 3 is outside"),
+        "{}",
+        a.text
+    );
+    let a = change(json!({ "key": "nope", "value": 1.0, "reason": "x" })).await;
+    assert!(a.text.contains("key: no setting `nope`"), "{}", a.text);
+    let a = change(json!({ "key": "maintenance.alert_probability", "value": 0.3, "reason": "earlier warning during validation run" })).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(f.twin.with_maintenance_watch(|w| w.threshold), 0.3);
+    let op = f.login("op.anhui").await;
+    let a = f
+        .post(
+            "/api/settings",
+            &op,
+            json!({ "key": "maintenance.alert_probability", "value": 0.9, "reason": "quieter" }),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+
+    let (user, _, details) = f
+        .audit_actions()
+        .into_iter()
+        .find(|(_, a, _)| a == "config.change")
+        .unwrap();
+    assert_eq!(user, "admin");
+    assert_eq!(details["old"], 0.5);
+    assert_eq!(details["new"], 0.3);
+    assert_eq!(details["reason"], "earlier warning during validation run");
+
+    // A restart over the same trail: the setting is what it was changed to.
+    f.twin.with_maintenance_watch(|w| w.threshold = 0.5);
+    let again = restart(&f);
+    let token = again.login("admin").await;
+    assert_eq!(
+        again.get("/api/settings", &token).await.json["maintenance.alert_probability"],
+        0.3
+    );
+}

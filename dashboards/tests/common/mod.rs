@@ -50,7 +50,7 @@ pub struct Fixture {
     pub router: Router,
     pub twin: Arc<Twin>,
     pub audit: Arc<audit::AuditTrail>,
-    pub dir: tempfile::TempDir,
+    pub dir: Arc<tempfile::TempDir>,
 }
 
 fn scope(sites: &[&str]) -> Scope {
@@ -123,23 +123,39 @@ pub fn fixture() -> Fixture {
             .unwrap();
     }
     let audit = Arc::new(audit::AuditTrail::open(&dir.path().join("audit.jsonl")).unwrap());
+    let dir = Arc::new(dir);
+    Fixture {
+        router: router(&dir, twin.clone(), audit.clone()),
+        twin,
+        audit,
+        dir,
+    }
+}
+
+fn router(dir: &tempfile::TempDir, twin: Arc<Twin>, audit: Arc<audit::AuditTrail>) -> Router {
+    let users = UserStore::open(&dir.path().join("users.json"), LockoutPolicy::default()).unwrap();
     let state = AppState {
-        twin: twin.clone(),
+        twin,
         historian: Arc::new(Empty),
         diagnostics: Arc::new(|| serde_json::json!({ "sources": [] })),
         notifications: None,
-        audit: Some(audit.clone()),
+        audit: Some(audit),
         access: Arc::new(Access::new(
             Arc::new(users),
             SessionPolicy::default(),
             false,
         )),
     };
+    pharmatwin_dashboards::router(state)
+}
+
+/// The web view started again over the same users, audit trail and twin.
+pub fn restart(f: &Fixture) -> Fixture {
     Fixture {
-        router: pharmatwin_dashboards::router(state),
-        twin,
-        audit,
-        dir,
+        router: router(&f.dir, f.twin.clone(), f.audit.clone()),
+        twin: f.twin.clone(),
+        audit: f.audit.clone(),
+        dir: f.dir.clone(),
     }
 }
 
