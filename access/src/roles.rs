@@ -66,6 +66,20 @@ pub enum Permission {
     ChangeSettings,
 }
 
+impl Permission {
+    pub const ALL: [Permission; 9] = [
+        Permission::View,
+        Permission::ViewDiagnostics,
+        Permission::AcknowledgeAlert,
+        Permission::ManageWorkOrders,
+        Permission::RecordMaintenance,
+        Permission::AcceptQuality,
+        Permission::ViewAudit,
+        Permission::ManageUsers,
+        Permission::ChangeSettings,
+    ];
+}
+
 /// The sites a user works for, and optionally only some of their lines.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Scope {

@@ -319,7 +319,6 @@ struct Me<'a> {
 }
 
 fn me(session: &Session, with_token: bool) -> serde_json::Value {
-    use Permission::*;
     let user = &session.user;
     let doc = Me {
         user: &user.name,
@@ -328,20 +327,10 @@ fn me(session: &Session, with_token: bool) -> serde_json::Value {
         scope: &user.scope,
         csrf: &session.csrf,
         expires: session.expires,
-        permissions: [
-            View,
-            ViewDiagnostics,
-            AcknowledgeAlert,
-            ManageWorkOrders,
-            RecordMaintenance,
-            AcceptQuality,
-            ViewAudit,
-            ManageUsers,
-            ChangeSettings,
-        ]
-        .into_iter()
-        .filter(|p| user.role.grants(*p))
-        .collect(),
+        permissions: Permission::ALL
+            .into_iter()
+            .filter(|p| user.role.grants(*p))
+            .collect(),
         token: with_token.then_some(session.token.as_str()),
     };
     serde_json::to_value(doc).unwrap_or_default()
