@@ -387,3 +387,36 @@ pub(crate) async fn capability(
     list.retain(|g| p.user().scope.whole_site(&g.key.site));
     Json(list).into_response()
 }
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct OeeQuery {
+    site: Option<String>,
+    /// The window in plant hours (default a shift, 8).
+    hours: Option<f64>,
+}
+
+/// OEE (availability × performance × quality of each line's press) per site and line, with
+/// each line's hourly trend: the figure HQ compares the plants on.
+pub(crate) async fn oee(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<OeeQuery>,
+) -> Response {
+    if let Some(site) = &q.site {
+        if let Err(r) = p.site(site) {
+            return r.into_response();
+        }
+    }
+    let hours = q.hours.unwrap_or(8.0);
+    if !(hours.is_finite() && (1.0..=72.0).contains(&hours)) {
+        return error(StatusCode::BAD_REQUEST, "hours: 1 to 72");
+    }
+    let mut list = state.twin.oee(hours);
+    list.retain(|s| {
+        q.site.as_ref().is_none_or(|x| &s.site == x) && p.user().scope.allows_site(&s.site)
+    });
+    for s in &mut list {
+        s.lines.retain(|l| p.sees_line(&l.site, &l.line));
+    }
+    Json(json!({ "hours": hours, "sites": list })).into_response()
+}

@@ -164,6 +164,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/alerts", get(api::alerts))
         .route("/api/spc", get(api::spc))
         .route("/api/capability", get(api::capability))
+        .route("/api/oee", get(api::oee))
         .route("/api/events", get(events::stream))
         .route("/api/maintenance", get(maintenance::risks))
         .route("/api/maintenance/wear", get(maintenance::wear))

@@ -18,6 +18,7 @@ const SHENZHEN_READS: &[&str] = &[
     "/api/maintenance/wear?site=shenzhen&line=line-1&equipment=press-01&part=bearing",
     "/api/maintenance/alerts?site=shenzhen",
     "/api/lifecycle?site=shenzhen",
+    "/api/oee?site=shenzhen",
 ];
 
 #[tokio::test]
@@ -241,6 +242,8 @@ async fn without_a_session_every_route_but_the_login_is_closed() {
         "/api/maintenance",
         "/api/maintenance/alerts",
         "/api/lifecycle",
+        "/api/oee",
+        "/api/settings",
         "/api/audit",
         "/api/me",
         "/api/users",

@@ -105,7 +105,7 @@ fn post_path() -> impl Strategy<Value = String> {
 
 fn get_path() -> impl Strategy<Value = String> {
     let q = "[a-zA-Z0-9%=&:./_-]{0,40}";
-    (0..12usize, q).prop_map(|(route, q)| {
+    (0..13usize, q).prop_map(|(route, q)| {
         let base = [
             "/api/sites",
             "/api/signals",
@@ -119,6 +119,7 @@ fn get_path() -> impl Strategy<Value = String> {
             "/api/maintenance/wear",
             "/api/maintenance/alerts",
             "/api/lifecycle",
+            "/api/oee",
         ][route];
         format!("{base}?{q}")
     })

@@ -11,6 +11,7 @@ mod follow;
 mod lifecycle;
 mod live;
 mod maintenance;
+mod oee;
 mod quality;
 pub mod spc;
 mod views;
@@ -26,6 +27,7 @@ pub use maintenance::{
     Action, AlertError, AlertState, MaintenanceAlert, MaintenanceModels, MaintenanceWatch,
     Notification, Severity, TrainingWindow,
 };
+pub use oee::{Figures as OeeFigures, LineOee, SiteOee, TrendPoint};
 pub use quality::{
     CqaPrediction, QualityError, QualityModels, ReleaseRisk, ReleaseWatch, MIN_TRAINING_BATCHES,
 };

@@ -54,6 +54,7 @@ pub struct Twin {
     pub(crate) release: Mutex<ReleaseWatch>,
     pub(crate) conditions: Vec<Mutex<ConditionMonitor>>,
     pub(crate) lifecycles: Vec<Mutex<Lifecycle>>,
+    pub(crate) oee: Vec<Mutex<crate::oee::Oee>>,
     pub(crate) maintenance_log: Mutex<Option<MaintenanceLog>>,
     pub(crate) maintenance: MaintenanceState,
 }
@@ -98,9 +99,14 @@ impl Twin {
             .iter()
             .map(|s| Mutex::new(Lifecycle::new(s)))
             .collect();
+        let oee = sites
+            .iter()
+            .map(|s| Mutex::new(crate::oee::Oee::new(s)))
+            .collect();
         Arc::new(Twin {
             conditions,
             lifecycles,
+            oee,
             maintenance_log: Mutex::new(None),
             maintenance: MaintenanceState::default(),
             live: RwLock::new(vec![None; refs.len()]),
@@ -184,6 +190,10 @@ impl Twin {
                 .unwrap_or_else(|e| e.into_inner())
                 .observe(mine());
             self.lifecycles[site]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .observe(mine());
+            self.oee[site]
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .observe(mine());

@@ -431,6 +431,11 @@ impl crate::Twin {
                 .unwrap_or_else(|e| e.into_inner())
                 .set_time_scale(scale);
         }
+        for o in &self.oee {
+            o.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .set_time_scale(scale);
+        }
     }
 
     /// Estimated wear of one part per window kept (for charts).
