@@ -51,6 +51,8 @@ pub struct CqaPrediction {
     /// The predicted value lies outside the specification.
     pub out_of_spec: bool,
     pub model_version: String,
+    /// Training-data fingerprint of the model that made the prediction: a screened model
+    /// hands a batch beyond its training range to the full model, and this says which did.
     pub fingerprint: String,
 }
 
@@ -154,7 +156,7 @@ impl QualityModels {
             .models
             .iter()
             .filter_map(|(cqa, (model, spec))| {
-                let p = model.predict(&row).ok()?;
+                let (p, by) = model.predict_by(&row).ok()?;
                 Some(CqaPrediction {
                     cqa: cqa.clone(),
                     value: p.value,
@@ -163,7 +165,7 @@ impl QualityModels {
                     spec: *spec,
                     out_of_spec: spec.is_some_and(|s| !s.contains(p.value)),
                     model_version: self.version.clone(),
-                    fingerprint: model.fingerprint.clone(),
+                    fingerprint: by.fingerprint.clone(),
                 })
             })
             .collect()

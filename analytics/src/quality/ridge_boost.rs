@@ -240,6 +240,12 @@ impl RidgeBoostModel {
     }
 
     pub fn predict(&self, row: &[f64]) -> Result<Prediction, QualityError> {
+        self.predict_by(row).map(|(p, _)| p)
+    }
+
+    /// [`RidgeBoostModel::predict`], with the model that made the prediction: this one, or
+    /// the full model it hands a row to (whose fingerprint then identifies the prediction).
+    pub fn predict_by(&self, row: &[f64]) -> Result<(Prediction, &Self), QualityError> {
         if row.len() != self.inputs {
             return Err(QualityError::Input(format!(
                 "a row of {} values for a model of {} inputs",
@@ -252,7 +258,7 @@ impl RidgeBoostModel {
                 .iter()
                 .any(|&(j, lo, hi)| row[j].is_finite() && !(lo..=hi).contains(&row[j]))
         }) {
-            return full.predict(row);
+            return full.predict_by(row);
         }
         let picked: Vec<f64>;
         let row = if self.columns.len() == row.len() {
@@ -262,11 +268,14 @@ impl RidgeBoostModel {
             &picked
         };
         let value = self.ridge.predict(row) + self.trees.as_ref().map_or(0.0, |t| t.predict(row));
-        Ok(Prediction {
-            value,
-            lower: value - self.half_width,
-            upper: value + self.half_width,
-        })
+        Ok((
+            Prediction {
+                value,
+                lower: value - self.half_width,
+                upper: value + self.half_width,
+            },
+            self,
+        ))
     }
 }
 
@@ -409,14 +418,21 @@ mod tests {
         assert!(m.columns.contains(&0));
         let mut inside = vec![0.5; p];
         inside[1] = 1.0;
-        let inside = m.predict(&inside).unwrap().value;
+        let (inside, by) = m.predict_by(&inside).unwrap();
+        let inside = inside.value;
         assert!((inside - 1.5).abs() < 0.3, "{inside}");
+        assert_eq!(
+            by.fingerprint, m.fingerprint,
+            "the screened model predicted"
+        );
         // x1 far beyond its training range: only a model with x1 in it sees the drop.
         assert!(!m.columns.contains(&1), "x1 said nothing in training");
         let mut far = vec![0.5; p];
         far[1] = 1.5;
-        let far = m.predict(&far).unwrap().value;
-        assert!(far < inside - 1.0, "{far} vs {inside}");
+        let (far, by) = m.predict_by(&far).unwrap();
+        assert!(far.value < inside - 1.0, "{far:?} vs {inside}");
+        assert_ne!(by.fingerprint, m.fingerprint, "the full model predicted");
+        assert_eq!(by.columns.len(), p);
         assert!(
             m.predict(&[0.5; 3]).is_err(),
             "rows are as long as the training rows"
