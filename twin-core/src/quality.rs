@@ -5,12 +5,12 @@
 //! durations, each relative to the mean of its product in the training batches (products
 //! differ in their nominal force, hardness, moisture: a hard tablet is hard for *its*
 //! product), plus the product itself. Every model starts from the means and durations; a
-//! CQA whose validation prefers a few screened inputs (content uniformity follows the
-//! blend's settled uniformity, not its mean) gets those instead.
+//! CQA whose validation prefers its known drivers (`KNOWN_DRIVERS`) or a few screened
+//! inputs gets those instead.
 
 use std::collections::BTreeMap;
 
-use analytics::quality::RidgeBoostModel;
+use analytics::quality::{InputRoles, RidgeBoostModel};
 use chrono::{DateTime, Utc};
 use model::Range;
 use serde::Serialize;
@@ -23,6 +23,21 @@ const MIN_COVERAGE: f64 = 0.8;
 const COVERAGE: f64 = 0.9;
 /// Forward-chaining folds for the penalty and the interval.
 const FOLDS: usize = 5;
+
+/// What process knowledge names as the drivers of a CQA (the product's risk assessment,
+/// ICH Q9), by feature name: offered as one candidate input set, which forward validation
+/// weighs against the screened ones. Content uniformity is set by how evenly the API is
+/// spread in the blend when blending ends (its settled uniformity; the mean is mostly the
+/// start-up transient) and how evenly the press fills its dies over the whole run (the mean
+/// weight variation). Among hundreds of inputs, correlation screening finds the press but
+/// misses the blend, whose effect is small next to the lab's noise.
+const KNOWN_DRIVERS: [(&str, &[&str]); 1] = [(
+    "content_uniformity",
+    &[
+        "bin_blender.blend_uniformity_rsd.settled",
+        "tablet_press.weight_rsd",
+    ],
+)];
 
 /// Fewer completed batches with lab results than this train nothing worth trusting.
 pub const MIN_TRAINING_BATCHES: usize = 30;
@@ -51,6 +66,8 @@ pub struct CqaPrediction {
     /// The predicted value lies outside the specification.
     pub out_of_spec: bool,
     pub model_version: String,
+    /// Training-data fingerprint of the model that made the prediction: a screened model
+    /// hands a batch beyond its training range to the full model, and this says which did.
     pub fingerprint: String,
 }
 
@@ -154,7 +171,7 @@ impl QualityModels {
             .models
             .iter()
             .filter_map(|(cqa, (model, spec))| {
-                let p = model.predict(&row).ok()?;
+                let (p, by) = model.predict_by(&row).ok()?;
                 Some(CqaPrediction {
                     cqa: cqa.clone(),
                     value: p.value,
@@ -163,7 +180,7 @@ impl QualityModels {
                     spec: *spec,
                     out_of_spec: spec.is_some_and(|s| !s.contains(p.value)),
                     model_version: self.version.clone(),
-                    fingerprint: model.fingerprint.clone(),
+                    fingerprint: by.fingerprint.clone(),
                 })
             })
             .collect()
@@ -245,14 +262,35 @@ impl Stage {
                 .zip(&rows)
                 .filter_map(|(b, r)| b.lab.get(*cqa).map(|v| (r.clone(), v.value)))
                 .unzip();
+            let drivers = KNOWN_DRIVERS
+                .iter()
+                .find(|(c, _)| c == cqa)
+                .map_or(&[][..], |(_, d)| *d);
+            let known: Vec<bool> = stage
+                .params
+                .iter()
+                .map(|p| drivers.contains(&p.as_str()))
+                .chain(products.iter().map(|_| false))
+                .collect();
+            let roles = InputRoles {
+                base: &base,
+                keep: &keep,
+                known: &known,
+            };
             // Linear with trees on its residuals: a batch pushed out of specification lies
             // beyond the training range, where trees alone would flatten the prediction.
-            let model =
-                RidgeBoostModel::fit_selected(&names, &x, &y, &base, &keep, FOLDS, COVERAGE)
-                    .map_err(|source| QualityError::Model {
-                        cqa: cqa.to_string(),
-                        source,
-                    })?;
+            let model = RidgeBoostModel::fit_selected(&names, &x, &y, &roles, FOLDS, COVERAGE)
+                .map_err(|source| QualityError::Model {
+                    cqa: cqa.to_string(),
+                    source,
+                })?;
+            tracing::debug!(
+                cqa,
+                inputs = ?model.features,
+                trees = model.n_trees,
+                cv_rmse = model.cv_rmse,
+                "quality model trained"
+            );
             stage.models.insert(cqa.to_string(), (model, *spec));
         }
         Ok(stage)

@@ -42,7 +42,7 @@ pub use records::{
     PROCESS_QUALITY_COLUMNS, PRODUCT_CODE, RAW_MATERIAL_PREFIXES,
 };
 pub use ridge::{RidgeModel, RIDGE_LAMBDAS};
-pub use ridge_boost::{RidgeBoostModel, RIDGE_BOOST_VERSION};
+pub use ridge_boost::{InputRoles, RidgeBoostModel, RIDGE_BOOST_VERSION};
 
 /// Largest number of PLS components tried.
 pub const PLS_MAX_COMPONENTS: usize = 10;

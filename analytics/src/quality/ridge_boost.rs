@@ -9,7 +9,9 @@
 //!
 //! [`RidgeBoostModel::fit_selected`] may also screen the inputs down to the few most related
 //! to the target, when forward-chaining validation says so, and keeps the full model for
-//! rows beyond the training range of what screening left out.
+//! rows beyond the training range of what screening left out; or, again when validation
+//! says so, keep only the inputs process knowledge names as the target's drivers, in a ridge
+//! without trees.
 
 use serde::Serialize;
 
@@ -26,8 +28,9 @@ const SCREEN_SIZES: [usize; 2] = [10, 20];
 /// A left-out input counts as out of its training range beyond this share of that range
 /// past either end.
 const DOMAIN_SLACK: f64 = 1.0;
-/// A screened input set replaces the base set only when its validation RMSE is at least
-/// this much lower: a close call between two noisy estimates keeps the base set.
+/// A screened or known-driver input set replaces the base set only when its validation
+/// RMSE is at least this much lower: a close call between two noisy estimates keeps the
+/// base set.
 const SCREEN_MARGIN: f64 = 0.97;
 
 /// Version of the recipe, recorded with every prediction.
@@ -45,6 +48,20 @@ fn tree_params(n_trees: usize) -> GbmParams {
         max_bins: 64,
         seed: 7,
     }
+}
+
+/// What the columns of a row are to [`RidgeBoostModel::fit_selected`], one flag per column.
+#[derive(Debug, Clone, Copy)]
+pub struct InputRoles<'a> {
+    /// The inputs every model may start from.
+    pub base: &'a [bool],
+    /// In every input set (the product indicators).
+    pub keep: &'a [bool],
+    /// What process knowledge (the product's risk assessment) names as the drivers of the
+    /// target: a set chosen without looking at the target, so it costs no selection noise,
+    /// where correlation screening among hundreds of inputs may miss a driver whose effect
+    /// is small next to the lab's noise.
+    pub known: &'a [bool],
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -83,6 +100,18 @@ impl RidgeBoostModel {
         folds: usize,
         coverage: f64,
     ) -> Result<Self, QualityError> {
+        Self::fit_trees(names, rows, y, folds, coverage, MAX_TREES)
+    }
+
+    /// [`RidgeBoostModel::fit`] with at most `max_trees` trees (0: the ridge alone).
+    fn fit_trees(
+        names: &[String],
+        rows: &[Vec<f64>],
+        y: &[f64],
+        folds: usize,
+        coverage: f64,
+        max_trees: usize,
+    ) -> Result<Self, QualityError> {
         if names.len() != rows.first().map_or(0, Vec::len) {
             return Err(QualityError::Input(format!(
                 "{} feature names for rows of {} values",
@@ -93,7 +122,7 @@ impl RidgeBoostModel {
         let ridge = RidgeModel::fit_cv(rows, y, folds, 0)?;
         let p = names.len();
         // Validation curves: residual error of each fold's ridge after k trees.
-        let mut sse = vec![0.0; MAX_TREES + 1];
+        let mut sse = vec![0.0; max_trees + 1];
         let mut fold_preds: Vec<(Vec<f64>, f64)> = Vec::new();
         for f in forward_folds(rows.len(), folds, 0.5, 0) {
             let train = &rows[..f.train_end];
@@ -103,11 +132,22 @@ impl RidgeBoostModel {
                 .zip(&y[..f.train_end])
                 .map(|(r, t)| t - line.predict(r))
                 .collect();
-            let trees = Gbm::fit(&train.concat(), p, &resid, &tree_params(MAX_TREES))?;
+            let trees = if max_trees > 0 {
+                Some(Gbm::fit(
+                    &train.concat(),
+                    p,
+                    &resid,
+                    &tree_params(max_trees),
+                )?)
+            } else {
+                None
+            };
             let mut staged = Vec::new();
             for i in f.train_end..f.valid_end {
                 let base = line.predict(&rows[i]);
-                trees.predict_staged(&rows[i], &mut staged);
+                if let Some(trees) = &trees {
+                    trees.predict_staged(&rows[i], &mut staged);
+                }
                 sse[0] += (base - y[i]).powi(2);
                 for (k, s) in staged.iter().enumerate() {
                     sse[k + 1] += (base + s - y[i]).powi(2);
@@ -160,46 +200,76 @@ impl RidgeBoostModel {
         })
     }
 
-    /// [`RidgeBoostModel::fit`] on the inputs that validate best: the `base` columns, or
-    /// the few columns of the whole row most correlated with the target. Many weak inputs
-    /// cost a small training set more in variance than they bring; which way wins is
-    /// decided by forward-chaining validation that screens on each fold's training rows
-    /// only. `keep` columns (the product indicators) are in every set.
+    /// [`RidgeBoostModel::fit`] on the inputs that validate best: the base columns, the
+    /// known drivers, or the few columns of the whole row most correlated with the target
+    /// (see [`InputRoles`]). Many weak inputs cost a small training set more in variance
+    /// than they bring; which way wins is decided by forward-chaining validation that
+    /// screens on each fold's training rows only.
     pub fn fit_selected(
         names: &[String],
         rows: &[Vec<f64>],
         y: &[f64],
-        base: &[bool],
-        keep: &[bool],
+        roles: &InputRoles<'_>,
         folds: usize,
         coverage: f64,
     ) -> Result<Self, QualityError> {
+        let InputRoles { base, keep, known } = *roles;
         let p = check_training_data(rows, y)?;
-        if names.len() != p || base.len() != p || keep.len() != p {
+        if names.len() != p || base.len() != p || keep.len() != p || known.len() != p {
             return Err(QualityError::Input(format!(
-                "{} names, {} base and {} keep flags for rows of {p} values",
+                "{} names, {} base, {} keep and {} known flags for rows of {p} values",
                 names.len(),
                 base.len(),
-                keep.len()
+                keep.len(),
+                known.len()
             )));
         }
         let base_cols: Vec<usize> = (0..p).filter(|&j| base[j] || keep[j]).collect();
         let base_cv = validation_rmse(rows, y, folds, |_| base_cols.clone())?;
-        let mut best: Option<(f64, usize)> = None;
+        let mut best: Option<(f64, Inputs)> = None;
+        let mut consider = |cv: f64, inputs: Inputs| {
+            if cv < SCREEN_MARGIN * base_cv && best.as_ref().is_none_or(|(b, _)| cv < *b) {
+                best = Some((cv, inputs));
+            }
+        };
+        // The product indicators alone are no candidate: a target with no known driver
+        // recorded yet (an early stage) keeps the other sets.
+        if (0..p).any(|j| known[j] && !keep[j]) {
+            let cols: Vec<usize> = (0..p).filter(|&j| known[j] || keep[j]).collect();
+            consider(
+                validation_rmse(rows, y, folds, |_| cols.clone())?,
+                Inputs::Known(cols),
+            );
+        }
         for k in SCREEN_SIZES {
             let cv = validation_rmse(rows, y, folds, |end| {
                 screen(&rows[..end], &y[..end], keep, k)
             })?;
-            if cv < SCREEN_MARGIN * base_cv && best.is_none_or(|(b, _)| cv < b) {
-                best = Some((cv, k));
-            }
+            consider(cv, Inputs::Screened(k));
         }
-        let full = Self::fit_columns(names, rows, y, base_cols.clone(), folds, coverage)?;
-        let Some((_, k)) = best else {
-            return Ok(full);
+        let full = Self::fit_columns(
+            names,
+            rows,
+            y,
+            base_cols.clone(),
+            folds,
+            coverage,
+            MAX_TREES,
+        )?;
+        let cols = match best {
+            None => return Ok(full),
+            // Process knowledge names the drivers of a smooth relation, which a line through
+            // them carries over the plant's range; trees on so few inputs would only learn
+            // the lab's noise. And the inputs it leaves out were left out as not driving
+            // the target, not for having stood still in training: one of them off its range
+            // is no reason to hand the batch to a model with slopes on every input.
+            Some((_, Inputs::Known(cols))) => {
+                return Self::fit_columns(names, rows, y, cols, folds, coverage, 0)
+            }
+            Some((_, Inputs::Screened(k))) => screen(rows, y, keep, k),
         };
-        let cols = screen(rows, y, keep, k);
-        let mut model = Self::fit_columns(names, rows, y, cols.clone(), folds, coverage)?;
+        let mut model =
+            Self::fit_columns(names, rows, y, cols.clone(), folds, coverage, MAX_TREES)?;
         // The screened model knows nothing of the base inputs it left out; a batch where one
         // of them left its training range (a press set far off its recipe) goes to the full
         // model, whose slopes on every input carry the prediction out of specification.
@@ -229,17 +299,24 @@ impl RidgeBoostModel {
         cols: Vec<usize>,
         folds: usize,
         coverage: f64,
+        max_trees: usize,
     ) -> Result<Self, QualityError> {
         let pick = |r: &Vec<f64>| cols.iter().map(|&j| r[j]).collect::<Vec<f64>>();
         let sub_names: Vec<String> = cols.iter().map(|&j| names[j].clone()).collect();
         let sub_rows: Vec<Vec<f64>> = rows.iter().map(pick).collect();
-        let mut model = Self::fit(&sub_names, &sub_rows, y, folds, coverage)?;
+        let mut model = Self::fit_trees(&sub_names, &sub_rows, y, folds, coverage, max_trees)?;
         model.inputs = rows.first().map_or(0, Vec::len);
         model.columns = cols;
         Ok(model)
     }
 
     pub fn predict(&self, row: &[f64]) -> Result<Prediction, QualityError> {
+        self.predict_by(row).map(|(p, _)| p)
+    }
+
+    /// [`RidgeBoostModel::predict`], with the model that made the prediction: this one, or
+    /// the full model it hands a row to (whose fingerprint then identifies the prediction).
+    pub fn predict_by(&self, row: &[f64]) -> Result<(Prediction, &Self), QualityError> {
         if row.len() != self.inputs {
             return Err(QualityError::Input(format!(
                 "a row of {} values for a model of {} inputs",
@@ -252,7 +329,7 @@ impl RidgeBoostModel {
                 .iter()
                 .any(|&(j, lo, hi)| row[j].is_finite() && !(lo..=hi).contains(&row[j]))
         }) {
-            return full.predict(row);
+            return full.predict_by(row);
         }
         let picked: Vec<f64>;
         let row = if self.columns.len() == row.len() {
@@ -262,12 +339,23 @@ impl RidgeBoostModel {
             &picked
         };
         let value = self.ridge.predict(row) + self.trees.as_ref().map_or(0.0, |t| t.predict(row));
-        Ok(Prediction {
-            value,
-            lower: value - self.half_width,
-            upper: value + self.half_width,
-        })
+        Ok((
+            Prediction {
+                value,
+                lower: value - self.half_width,
+                upper: value + self.half_width,
+            },
+            self,
+        ))
     }
+}
+
+/// An input set [`RidgeBoostModel::fit_selected`] may choose besides the base set.
+enum Inputs {
+    /// The known drivers (and the kept columns).
+    Known(Vec<usize>),
+    /// The kept columns and this many most correlated others.
+    Screened(usize),
 }
 
 /// Forward-chaining validation RMSE of a ridge on the columns `choose` picks from the
@@ -385,6 +473,39 @@ mod tests {
     }
 
     #[test]
+    fn known_drivers_give_a_ridge_on_them_that_keeps_rows_beyond_other_inputs_ranges() {
+        let mut rng = crate::gbm::SplitMix64::new(21);
+        // y follows x0 strongly and x1 weakly, next to noise as large as x1's effect; 40
+        // further inputs say nothing, so correlation screening is a lottery for x1.
+        let p = 42;
+        let rows: Vec<Vec<f64>> = (0..240)
+            .map(|_| (0..p).map(|_| rng.unit()).collect())
+            .collect();
+        let y: Vec<f64> = rows
+            .iter()
+            .map(|r| 3.0 * r[0] + 0.3 * r[1] + 0.3 * (rng.unit() - 0.5))
+            .collect();
+        let base = vec![true; p];
+        let keep = vec![false; p];
+        let mut known = vec![false; p];
+        known[0] = true;
+        known[1] = true;
+        let roles = InputRoles {
+            base: &base,
+            keep: &keep,
+            known: &known,
+        };
+        let m = RidgeBoostModel::fit_selected(&names(p), &rows, &y, &roles, 5, 0.9).unwrap();
+        assert_eq!(m.columns, vec![0, 1]);
+        assert_eq!(m.n_trees, 0);
+        let mut far = vec![0.5; p];
+        far[7] = 40.0;
+        let (far, by) = m.predict_by(&far).unwrap();
+        assert_eq!(by.fingerprint, m.fingerprint, "no hand-over for x7");
+        assert!((far.value - 1.65).abs() < 0.1, "{far:?}");
+    }
+
+    #[test]
     fn a_screened_model_hands_a_row_outside_its_dropped_inputs_range_to_the_full_model() {
         let mut rng = crate::gbm::SplitMix64::new(13);
         // y follows x0; x1 barely moves in training (a steady press) but moves y when it
@@ -404,19 +525,32 @@ mod tests {
         let names = names(p);
         let base = vec![true; p];
         let keep = vec![false; p];
-        let m = RidgeBoostModel::fit_selected(&names, &rows, &y, &base, &keep, 5, 0.9).unwrap();
+        let known = vec![false; p];
+        let roles = InputRoles {
+            base: &base,
+            keep: &keep,
+            known: &known,
+        };
+        let m = RidgeBoostModel::fit_selected(&names, &rows, &y, &roles, 5, 0.9).unwrap();
         assert!(m.columns.len() < p, "screened to {:?}", m.columns);
         assert!(m.columns.contains(&0));
         let mut inside = vec![0.5; p];
         inside[1] = 1.0;
-        let inside = m.predict(&inside).unwrap().value;
+        let (inside, by) = m.predict_by(&inside).unwrap();
+        let inside = inside.value;
         assert!((inside - 1.5).abs() < 0.3, "{inside}");
+        assert_eq!(
+            by.fingerprint, m.fingerprint,
+            "the screened model predicted"
+        );
         // x1 far beyond its training range: only a model with x1 in it sees the drop.
         assert!(!m.columns.contains(&1), "x1 said nothing in training");
         let mut far = vec![0.5; p];
         far[1] = 1.5;
-        let far = m.predict(&far).unwrap().value;
-        assert!(far < inside - 1.0, "{far} vs {inside}");
+        let (far, by) = m.predict_by(&far).unwrap();
+        assert!(far.value < inside - 1.0, "{far:?} vs {inside}");
+        assert_ne!(by.fingerprint, m.fingerprint, "the full model predicted");
+        assert_eq!(by.columns.len(), p);
         assert!(
             m.predict(&[0.5; 3]).is_err(),
             "rows are as long as the training rows"
