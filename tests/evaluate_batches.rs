@@ -8,8 +8,20 @@ use common::{run_failing, run_ok};
 
 #[test]
 fn predictions_reach_the_lab_noise_and_the_upset_batch_is_alerted_before_its_lab_result() {
+    predictions_reach_the_lab_noise_on(7);
+}
+
+/// Another plant history: content uniformity was 1.26× the lab noise here before its known
+/// drivers were offered to the model.
+#[test]
+fn another_history_reaches_the_lab_noise_too() {
+    predictions_reach_the_lab_noise_on(11);
+}
+
+fn predictions_reach_the_lab_noise_on(seed: u32) {
+    let seed = seed.to_string();
     let stdout = run_ok(&[
-        "evaluate", "batches", "--days", "45", "--seed", "7", "--json",
+        "evaluate", "batches", "--days", "45", "--seed", &seed, "--json",
     ]);
     let v: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object on stdout");
     assert!(v["train_batches"].as_u64().unwrap() >= 200, "{v}");
