@@ -213,3 +213,55 @@ fn running_batches_show_their_record_and_predicted_cqas_with_the_model_behind_th
     let missing = api.get(&format!("{}/api/batches/NOPE-1", demo.base)).call();
     assert!(matches!(missing, Err(ureq::Error::Status(404, _))));
 }
+
+#[test]
+fn oee_of_every_plant_is_computed_from_its_presses_and_scoped_to_the_user() {
+    let demo = start_demo_with(&["--quality-days", "0", "--maintenance-days", "0"]);
+    let hq = demo.api("hq");
+    let oee = wait_for(
+        Duration::from_secs(60),
+        "OEE figures for every site",
+        || {
+            let v = hq.get_json("/api/oee?hours=8").ok()?;
+            let sites = v["sites"].as_array()?.clone();
+            (sites.len() == 3 && sites.iter().all(|s| s["figures"].is_object())).then_some(sites)
+        },
+    );
+    for s in &oee {
+        let f = &s["figures"];
+        let (o, a, p, q) = (
+            f["oee"].as_f64().unwrap(),
+            f["availability"].as_f64().unwrap(),
+            f["performance"].as_f64().unwrap(),
+            f["quality"].as_f64().unwrap(),
+        );
+        for x in [a, p, q] {
+            assert!((0.0..=1.0).contains(&x), "{s}");
+        }
+        assert!(o > 0.0 && (o - a * p * q).abs() < 1e-9, "{s}");
+        assert!(
+            f["good"].as_f64().unwrap() > 0.0,
+            "tablets made at {}",
+            s["site"]
+        );
+        // A plant's tablets are mostly good.
+        assert!(q > 0.9, "{s}");
+        let line = s["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["figures"].is_object())
+            .unwrap();
+        assert!(line["equipment"].as_str().unwrap().starts_with("press"));
+        assert!(!line["trend"].as_array().unwrap().is_empty());
+    }
+    let mine = demo.api("op.anhui").get_json("/api/oee").unwrap();
+    let ids: Vec<_> = mine["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["site"].clone())
+        .collect();
+    assert_eq!(ids, vec![serde_json::json!("anhui")]);
+    assert_eq!(hq.status("/api/oee?hours=0"), 400);
+}
