@@ -3,6 +3,7 @@
 //! **Architecture invariant:** dashboards read the twin and the historian; they never talk
 //! OPC UA and never write plant data.
 
+mod alerts;
 mod api;
 mod auth;
 mod events;
@@ -162,6 +163,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/batches", get(api::batches))
         .route("/api/batches/{id}", get(api::batch))
         .route("/api/alerts", get(api::alerts))
+        .route("/api/alerts/all", get(alerts::list))
+        .route(
+            "/api/alerts/board/{id}/acknowledge",
+            post(alerts::acknowledge),
+        )
+        .route("/api/alerts/board/{id}/shelve", post(alerts::shelve))
         .route("/api/spc", get(api::spc))
         .route("/api/capability", get(api::capability))
         .route("/api/oee", get(api::oee))

@@ -19,6 +19,7 @@ const SHENZHEN_READS: &[&str] = &[
     "/api/maintenance/alerts?site=shenzhen",
     "/api/lifecycle?site=shenzhen",
     "/api/oee?site=shenzhen",
+    "/api/alerts/all?site=shenzhen",
 ];
 
 #[tokio::test]
@@ -244,6 +245,7 @@ async fn without_a_session_every_route_but_the_login_is_closed() {
         "/api/lifecycle",
         "/api/oee",
         "/api/settings",
+        "/api/alerts/all",
         "/api/audit",
         "/api/me",
         "/api/users",
@@ -553,5 +555,128 @@ async fn an_admin_changes_a_setting_with_a_reason_and_a_restart_keeps_it() {
     assert_eq!(
         again.get("/api/settings", &token).await.json["maintenance.alert_probability"],
         0.3
+    );
+}
+
+#[tokio::test]
+async fn one_alert_list_per_user_with_signed_acknowledgement_and_shelving() {
+    let f = fixture();
+    let (anhui, back_to_normal) = excursion(&f.twin, "anhui");
+    let (shenzhen, _) = excursion(&f.twin, "shenzhen");
+    let predictive = raise_alert(&f.twin, "anhui");
+    let op = f.login("op.anhui").await;
+
+    let list = f.get("/api/alerts/all", &op).await.json;
+    let keys: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["key"].as_str().unwrap().to_string())
+        .collect();
+    assert!(keys.contains(&format!("board/{anhui}")), "{keys:?}");
+    assert!(
+        keys.contains(&format!("maintenance/{predictive}")),
+        "{keys:?}"
+    );
+    assert!(!keys.contains(&format!("board/{shenzhen}")), "{keys:?}");
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["site"] == "anhui"));
+    let only = f.get("/api/alerts/all?kind=excursion", &op).await.json;
+    assert!(only
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["kind"] == "excursion"));
+    assert_eq!(
+        f.get("/api/alerts/all?site=shenzhen", &op).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let sig = json!({ "password": PASSWORD, "meaning": "reviewed" });
+    let ack = |id: u64, body: serde_json::Value| {
+        let path = format!("/api/alerts/board/{id}/acknowledge");
+        let (f, op) = (&f, &op);
+        async move { f.post(&path, op, body).await }
+    };
+    assert_eq!(
+        ack(shenzhen, json!({ "signature": sig })).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let a = ack(anhui, json!({ "comment": "door closed" })).await;
+    assert_eq!(
+        a.status,
+        StatusCode::FORBIDDEN,
+        "an excursion is acknowledged signed: {}",
+        a.text
+    );
+    let a = ack(anhui, json!({ "comment": "door closed", "signature": sig })).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert!(a.json["acknowledged"]["signature"]
+        .as_str()
+        .unwrap()
+        .contains("reviewed"));
+    let unacked = f
+        .get("/api/alerts/all?state=unacknowledged", &op)
+        .await
+        .json;
+    assert!(
+        !unacked
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["key"] == format!("board/{anhui}")),
+        "gone from unacknowledged"
+    );
+    // Acknowledged and back within its spec: off the board.
+    f.twin.apply(&[back_to_normal]);
+    let all = f.get("/api/alerts/all?state=all", &op).await.json;
+    assert!(!all
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["key"] == format!("board/{anhui}")));
+
+    // Shelving: bounded, with a reason, audited.
+    let (again, _) = excursion(&f.twin, "anhui");
+    let shelve = |body: serde_json::Value| {
+        let path = format!("/api/alerts/board/{again}/shelve");
+        let (f, op) = (&f, &op);
+        async move { f.post(&path, op, body).await }
+    };
+    assert_eq!(
+        shelve(json!({ "minutes": 0, "comment": "x" })).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        shelve(json!({ "minutes": 30, "comment": " " }))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        shelve(json!({ "minutes": 30, "comment": "HVAC service" }))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let default = f.get("/api/alerts/all", &op).await.json;
+    assert!(!default
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["key"] == format!("board/{again}")));
+    let shelved = f.get("/api/alerts/all?state=shelved", &op).await.json;
+    assert!(shelved
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["key"] == format!("board/{again}")));
+    let actions: Vec<_> = f.audit_actions().into_iter().map(|(_, a, _)| a).collect();
+    assert!(
+        actions.contains(&"alert.shelve".to_string())
+            && actions.contains(&"alert.acknowledge".to_string())
     );
 }

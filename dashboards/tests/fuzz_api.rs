@@ -45,6 +45,7 @@ fn json_value() -> impl Strategy<Value = Value> {
                     "comment",
                     "work_order",
                     "reset_counters",
+                    "minutes",
                     "site",
                     "line",
                     "equipment",
@@ -92,20 +93,22 @@ fn post_path() -> impl Strategy<Value = String> {
         any::<u64>().prop_map(|n| n.to_string()),
         "[a-zA-Z0-9%._-]{0,12}",
     ];
-    (0..7usize, id).prop_map(|(route, id)| match route {
+    (0..9usize, id).prop_map(|(route, id)| match route {
         0 => format!("/api/maintenance/alerts/{id}/acknowledge"),
         1 => format!("/api/maintenance/alerts/{id}/close"),
         2 => "/api/lifecycle/actions".into(),
         3 => format!("/api/batches/{id}/accept"),
         4 => "/api/users".into(),
         5 => "/api/users/fuzz.target".into(),
+        6 => format!("/api/alerts/board/{id}/acknowledge"),
+        7 => format!("/api/alerts/board/{id}/shelve"),
         _ => "/api/login".into(),
     })
 }
 
 fn get_path() -> impl Strategy<Value = String> {
     let q = "[a-zA-Z0-9%=&:./_-]{0,40}";
-    (0..13usize, q).prop_map(|(route, q)| {
+    (0..14usize, q).prop_map(|(route, q)| {
         let base = [
             "/api/sites",
             "/api/signals",
@@ -120,6 +123,7 @@ fn get_path() -> impl Strategy<Value = String> {
             "/api/maintenance/alerts",
             "/api/lifecycle",
             "/api/oee",
+            "/api/alerts/all",
         ][route];
         format!("{base}?{q}")
     })

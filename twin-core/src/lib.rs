@@ -5,6 +5,7 @@
 //! reading the store again. Late or replayed data merge idempotently — a sample only replaces
 //! the live value when its source time is newer.
 
+mod alerts;
 mod batches;
 mod condition;
 mod follow;
@@ -16,6 +17,7 @@ mod quality;
 pub mod spc;
 mod views;
 
+pub use alerts::{AlertBoard, BoardAlert, BoardError, BoardKind, Shelf};
 pub use batches::{BatchRecord, BatchRecorder, LabValue, ParamStats, PhaseSpan, SETTLED_SUFFIX};
 pub use condition::{watched, ClosedWindow, ConditionMonitor, Driver, PartRisk, WATCHED};
 pub use follow::{follow, FollowError};

@@ -39,6 +39,8 @@ pub(crate) struct SignalRef {
 pub struct Twin {
     pub(crate) sites: Vec<Arc<Site>>,
     pub(crate) refs: Vec<SignalRef>,
+    /// Per signal, the state signal of its unit (a room has none).
+    unit_state: Vec<Option<usize>>,
     by_path: HashMap<String, usize>,
     /// Index of the first signal of each equipment, `[site][line][equipment]`: views walk
     /// the plant model and find live slots without building tag paths.
@@ -55,6 +57,7 @@ pub struct Twin {
     pub(crate) conditions: Vec<Mutex<ConditionMonitor>>,
     pub(crate) lifecycles: Vec<Mutex<Lifecycle>>,
     pub(crate) oee: Vec<Mutex<crate::oee::Oee>>,
+    pub(crate) board: Mutex<crate::alerts::AlertBoard>,
     pub(crate) maintenance_log: Mutex<Option<MaintenanceLog>>,
     pub(crate) maintenance: MaintenanceState,
 }
@@ -86,6 +89,16 @@ impl Twin {
             }
             first_signal.push(site_first);
         }
+        // A process specification holds while the unit executes: a dryer's exhaust is not
+        // "too cold" while it is stopped (ISA-18.2 state-based alarming).
+        let unit_state = refs
+            .iter()
+            .map(|r| {
+                let eq = &sites[r.site].lines[r.line].equipment[r.equipment];
+                let at = eq.signals.iter().position(|s| s.id == "state")?;
+                Some(first_signal[r.site][r.line][r.equipment] + at)
+            })
+            .collect();
         let (changes, _) = broadcast::channel(64);
         let batches = sites
             .iter()
@@ -107,6 +120,7 @@ impl Twin {
             conditions,
             lifecycles,
             oee,
+            board: Mutex::new(crate::alerts::AlertBoard::default()),
             maintenance_log: Mutex::new(None),
             maintenance: MaintenanceState::default(),
             live: RwLock::new(vec![None; refs.len()]),
@@ -118,6 +132,7 @@ impl Twin {
             refs,
             by_path,
             first_signal,
+            unit_state,
             errors: RwLock::new(HashMap::new()),
             changes,
         })
@@ -145,6 +160,8 @@ impl Twin {
     pub fn apply(&self, samples: &[Sample]) -> usize {
         let mut changed = 0;
         let mut fresh = Vec::new();
+        // Good readings of signals with a specification: in or out of it.
+        let mut checked = Vec::new();
         {
             let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
             for s in samples {
@@ -165,6 +182,17 @@ impl Twin {
                     });
                     changed += 1;
                     fresh.push((i, &s.value, s.source_ts));
+                    if let (Some(spec), Some(x)) = (self.spec_of(i), s.value.as_f64()) {
+                        if s.quality.is_good() {
+                            let executing = self.unit_state[i].is_none_or(|st| {
+                                live[st].as_ref().is_some_and(
+                                    |v| matches!(&v.value, Value::Text(t) if t == "EXECUTE"),
+                                )
+                            });
+                            let outside = executing && !spec.contains(x);
+                            checked.push((i, &s.value, outside, s.source_ts));
+                        }
+                    }
                 }
             }
         }
@@ -198,6 +226,14 @@ impl Twin {
                 .unwrap_or_else(|e| e.into_inner())
                 .observe(mine());
         }
+        if !checked.is_empty() {
+            let mut board = self.board.lock().unwrap_or_else(|e| e.into_inner());
+            for (i, v, outside, t) in checked {
+                if let Some(place) = self.place(i) {
+                    board.observe(i, &place, v, outside, t);
+                }
+            }
+        }
         if changed > 0 {
             // Nobody listening is fine: the web view may not be open.
             let _ = self.changes.send(changed);
@@ -215,12 +251,25 @@ impl Twin {
         let Some(i) = self.index_of(path) else {
             return false;
         };
+        if let Some(place) = self.place(i) {
+            self.board.lock().unwrap_or_else(|e| e.into_inner()).data(
+                i,
+                &place,
+                error.as_deref(),
+                chrono::Utc::now(),
+            );
+        }
         let mut errors = self.errors.write().unwrap_or_else(|e| e.into_inner());
         match error {
             Some(e) => errors.insert(i, e),
             None => errors.remove(&i),
         };
         true
+    }
+
+    fn spec_of(&self, i: usize) -> Option<model::Range> {
+        let r = self.refs.get(i)?;
+        self.sites[r.site].lines[r.line].equipment[r.equipment].signals[r.signal].spec
     }
 
     /// The live value of one signal by its tag path.

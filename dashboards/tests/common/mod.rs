@@ -231,3 +231,34 @@ pub fn post_json(path: &str, token: Option<&str>, body: serde_json::Value) -> Re
     }
     b.body(Body::from(body.to_string())).unwrap()
 }
+
+/// Pushes one room-environment reading of `site` above its specification into the twin;
+/// the board alert's id, and a later reading back within the spec.
+pub fn excursion(twin: &Twin, site: &str) -> (u64, model::Sample) {
+    let s = twin.sites().iter().find(|s| s.id == site).unwrap().clone();
+    let (_, _, sig) = s
+        .signals()
+        .find(|(_, _, sig)| sig.spec.is_some() && sig.category == model::Category::Environment)
+        .expect("an environment signal with a specification");
+    let spec = sig.spec.unwrap();
+    // Each call later than the last: the twin keeps the newest reading of a signal.
+    static CALLS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * 10;
+    let at = |v: f64, secs: i64| model::Sample {
+        tag: sig.tag.clone(),
+        value: model::Value::Float(v),
+        quality: model::Quality(0),
+        source_ts: Utc::now() + chrono::Duration::seconds(n + secs),
+        server_ts: None,
+        received_ts: Utc::now(),
+    };
+    twin.apply(&[at(spec.high + 5.0, 0)]);
+    let id = twin.with_alert_board(|b| {
+        b.open()
+            .into_iter()
+            .find(|a| a.path == sig.tag.path())
+            .expect("raised")
+            .id
+    });
+    (id, at((spec.low + spec.high) / 2.0, 1))
+}
