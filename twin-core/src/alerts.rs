@@ -5,9 +5,9 @@
 //!
 //! Maintenance and release-risk alerts have their own watches; the web view lists them all.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use model::{Range, Value};
 use serde::Serialize;
 
@@ -15,6 +15,9 @@ use crate::{maintenance::Action, Twin};
 
 /// Closed alerts kept for the record (newest last).
 const HISTORY: usize = 1000;
+/// An excursion must last this long (plant time) to become an alert: a start-up transient
+/// or one noisy reading is not worth a person's attention (ISA-18.2 on-delay).
+const ON_DELAY_PLANT_MIN: f64 = 10.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -68,11 +71,28 @@ pub enum BoardError {
     NoUser,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AlertBoard {
     open: Vec<(usize, BoardAlert)>,
     closed: VecDeque<BoardAlert>,
     next_id: u64,
+    /// Signals outside their specification, not yet for the on-delay: since when.
+    pending: HashMap<usize, DateTime<Utc>>,
+    on_delay: TimeDelta,
+}
+
+impl Default for AlertBoard {
+    fn default() -> Self {
+        let mut b = AlertBoard {
+            open: Vec::new(),
+            closed: VecDeque::new(),
+            next_id: 0,
+            pending: HashMap::new(),
+            on_delay: TimeDelta::zero(),
+        };
+        b.set_time_scale(1.0);
+        b
+    }
 }
 
 /// Where a signal sits, for the alert's text.
@@ -87,6 +107,12 @@ pub(crate) struct Place<'a> {
 }
 
 impl AlertBoard {
+    /// Plant hours per hour of source time: the on-delay is plant time.
+    pub fn set_time_scale(&mut self, scale: f64) {
+        let scale = crate::condition::time_scale(scale);
+        self.on_delay = TimeDelta::milliseconds((ON_DELAY_PLANT_MIN * 60_000.0 / scale) as i64);
+    }
+
     fn find(&mut self, signal: usize, kind: BoardKind) -> Option<&mut BoardAlert> {
         self.open
             .iter_mut()
@@ -143,6 +169,7 @@ impl AlertBoard {
         t: DateTime<Utc>,
     ) {
         if !outside {
+            self.pending.remove(&signal);
             self.clear(signal, BoardKind::Excursion, t);
             return;
         }
@@ -150,6 +177,11 @@ impl AlertBoard {
             a.value = Some(value.clone());
             return;
         }
+        let since = *self.pending.entry(signal).or_insert(t);
+        if t - since < self.on_delay {
+            return;
+        }
+        self.pending.remove(&signal);
         let spec = place
             .spec
             .map(|r| format!(" (spec {}…{} {})", r.low, r.high, place.unit))
@@ -338,9 +370,38 @@ mod tests {
         DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
     }
 
+    /// A board without on-delay: every excursion is an alert at once.
+    fn board() -> AlertBoard {
+        AlertBoard {
+            on_delay: TimeDelta::zero(),
+            ..AlertBoard::default()
+        }
+    }
+
+    #[test]
+    fn an_excursion_must_last_the_on_delay_to_become_an_alert() {
+        let mut b = AlertBoard::default();
+        b.set_time_scale(60.0);
+        let hot = Value::Float(30.0);
+        // At 60× the 10 plant minutes are 10 s.
+        b.observe(7, &place(), &hot, true, at(0));
+        b.observe(7, &place(), &hot, true, at(9));
+        assert!(b.open().is_empty(), "a start-up transient");
+        b.observe(7, &place(), &Value::Float(20.0), false, at(10));
+        b.observe(7, &place(), &hot, true, at(11));
+        b.observe(7, &place(), &hot, true, at(20));
+        assert!(
+            b.open().is_empty(),
+            "the delay starts again after a good reading"
+        );
+        b.observe(7, &place(), &hot, true, at(21));
+        assert_eq!(b.open().len(), 1);
+        assert_eq!(b.open()[0].raised_at, at(21));
+    }
+
     #[test]
     fn an_excursion_stays_until_it_is_back_to_normal_and_acknowledged() {
-        let mut b = AlertBoard::default();
+        let mut b = board();
         let hot = Value::Float(27.5);
         b.observe(7, &place(), &hot, true, at(0));
         b.observe(7, &place(), &Value::Float(28.0), true, at(1));
@@ -364,7 +425,7 @@ mod tests {
 
     #[test]
     fn acknowledged_while_active_it_leaves_when_back_to_normal() {
-        let mut b = AlertBoard::default();
+        let mut b = board();
         b.observe(7, &place(), &Value::Float(30.0), true, at(0));
         let id = b.open()[0].id;
         b.acknowledge(id, "li.na", "", at(1)).unwrap();
@@ -379,7 +440,7 @@ mod tests {
 
     #[test]
     fn a_shelved_alert_is_shelved_until_its_time_and_unreadable_signals_are_alerts() {
-        let mut b = AlertBoard::default();
+        let mut b = board();
         b.data(9, &place(), Some("BadNodeIdUnknown"), at(0));
         b.data(9, &place(), Some("BadNodeIdUnknown"), at(1));
         assert_eq!(b.open().len(), 1);

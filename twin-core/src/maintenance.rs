@@ -436,6 +436,7 @@ impl crate::Twin {
                 .unwrap_or_else(|e| e.into_inner())
                 .set_time_scale(scale);
         }
+        self.with_alert_board(|b| b.set_time_scale(scale));
     }
 
     /// Estimated wear of one part per window kept (for charts).

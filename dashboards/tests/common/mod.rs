@@ -243,7 +243,7 @@ pub fn excursion(twin: &Twin, site: &str) -> (u64, model::Sample) {
     let spec = sig.spec.unwrap();
     // Each call later than the last: the twin keeps the newest reading of a signal.
     static CALLS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * 10;
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * 1000;
     let at = |v: f64, secs: i64| model::Sample {
         tag: sig.tag.clone(),
         value: model::Value::Float(v),
@@ -252,7 +252,9 @@ pub fn excursion(twin: &Twin, site: &str) -> (u64, model::Sample) {
         server_ts: None,
         received_ts: Utc::now(),
     };
+    // Outside for longer than the board's on-delay (10 minutes at real time).
     twin.apply(&[at(spec.high + 5.0, 0)]);
+    twin.apply(&[at(spec.high + 5.0, 660)]);
     let id = twin.with_alert_board(|b| {
         b.open()
             .into_iter()
@@ -260,5 +262,5 @@ pub fn excursion(twin: &Twin, site: &str) -> (u64, model::Sample) {
             .expect("raised")
             .id
     });
-    (id, at((spec.low + spec.high) / 2.0, 1))
+    (id, at((spec.low + spec.high) / 2.0, 661))
 }
