@@ -242,12 +242,7 @@ impl AlertBoard {
         if a.acknowledged.is_some() {
             return Err(BoardError::Acknowledged(id));
         }
-        a.acknowledged = Some(Action {
-            user: user.into(),
-            at: now,
-            comment: comment.into(),
-            signature: None,
-        });
+        a.acknowledged = Some(Action::by(user, now, comment));
         let a = a.clone();
         self.retire();
         Ok(a)
@@ -270,12 +265,7 @@ impl AlertBoard {
         let a = self.get_mut(id)?;
         a.shelved = Some(Shelf {
             until,
-            by: Action {
-                user: user.into(),
-                at: now,
-                comment: comment.into(),
-                signature: None,
-            },
+            by: Action::by(user, now, comment),
         });
         Ok(a.clone())
     }

@@ -143,6 +143,18 @@ pub struct Action {
     pub signature: Option<String>,
 }
 
+impl Action {
+    /// An action not (yet) signed.
+    pub fn by(user: &str, at: DateTime<Utc>, comment: &str) -> Action {
+        Action {
+            user: user.into(),
+            at,
+            comment: comment.into(),
+            signature: None,
+        }
+    }
+}
+
 /// A predictive-maintenance alert: one part of one unit likely to fail within the horizon.
 #[derive(Debug, Clone, Serialize)]
 pub struct MaintenanceAlert {
@@ -239,12 +251,7 @@ impl MaintenanceWatch {
             {
                 Some(a) if r.since > a.raised_at => {
                     a.state = AlertState::Closed;
-                    a.closed = Some(Action {
-                        user: "twin".into(),
-                        at: r.since,
-                        comment: "part seen renewed".into(),
-                        signature: None,
-                    });
+                    a.closed = Some(Action::by("twin", r.since, "part seen renewed"));
                     a.latest = r.clone();
                     out.push(Notification {
                         event: "closed",
@@ -312,12 +319,7 @@ impl MaintenanceWatch {
     ) -> Result<Notification, AlertError> {
         let a = self.open_alert(id, user)?;
         a.state = AlertState::Acknowledged;
-        a.acknowledged = Some(Action {
-            user: user.into(),
-            at: now,
-            comment: comment.into(),
-            signature: None,
-        });
+        a.acknowledged = Some(Action::by(user, now, comment));
         Ok(Notification {
             event: "acknowledged",
             alert: a.clone(),
@@ -336,12 +338,7 @@ impl MaintenanceWatch {
         let a = self.open_alert(id, user)?;
         a.state = AlertState::Closed;
         a.work_order = Some(work_order.into());
-        a.closed = Some(Action {
-            user: user.into(),
-            at: now,
-            comment: comment.into(),
-            signature: None,
-        });
+        a.closed = Some(Action::by(user, now, comment));
         Ok(Notification {
             event: "closed",
             alert: a.clone(),
