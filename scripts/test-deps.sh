@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need that Cargo does not bring: the Python OPC UA peer (asyncua,
-# in a venv), Debian's Chromium for the browser test, and Debian's InfluxDB 1.x and
+# in a venv), Debian's Chromium for the browser test (and a CJK font for its screenshots),
+# npm when missing (the web view's chart library), and Debian's InfluxDB 1.x and
 # VictoriaMetrics, the real servers of the InfluxDB historian tests (v1 and v2 write paths).
 # Idempotent; quick when all is there.
 # Prints the environment the tests read, as `export` lines, on stdout.
@@ -35,6 +36,10 @@ need_apt curl
 need_apt openssl
 need_apt influxdb
 need_apt victoria-metrics
+# The web view's chart library comes from npm: dashboards/build.rs runs `npm ci`.
+command -v npm >/dev/null 2>&1 || need_apt npm
+# Chinese glyphs, so the page's bilingual labels show in the browser tests' screenshots.
+need_apt fonts-wqy-microhei
 
 echo "export PHARMATWIN_PYTHON=$venv/bin/python"
 echo "export PHARMATWIN_CHROMIUM=$(command -v chromium)"

@@ -647,7 +647,10 @@ pub(crate) async fn security_headers(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Static libraries set their own caching; everything else is per user and not kept.
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     if state.access.tls {
         h.insert(
             header::STRICT_TRANSPORT_SECURITY,
