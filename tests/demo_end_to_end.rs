@@ -224,7 +224,12 @@ fn oee_of_every_plant_is_computed_from_its_presses_and_scoped_to_the_user() {
         || {
             let v = hq.get_json("/api/oee?hours=8").ok()?;
             let sites = v["sites"].as_array()?.clone();
-            (sites.len() == 3 && sites.iter().all(|s| s["figures"].is_object())).then_some(sites)
+            // Presses that have run and made tablets (a press may start held).
+            let made = |s: &serde_json::Value| {
+                s["figures"]["good"].as_f64() > Some(0.0)
+                    && s["figures"]["run_h"].as_f64() > Some(0.0)
+            };
+            (sites.len() == 3 && sites.iter().all(made)).then_some(sites)
         },
     );
     for s in &oee {
