@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 
 #[test]
@@ -12,17 +10,7 @@ fn page_shows_every_site_line_and_equipment_state_from_the_live_twin() {
     let demo = start_demo();
     let api = demo.admin();
     // Let the twin fill before the browser looks.
-    wait_for(
-        Duration::from_secs(30),
-        "equipment states in the twin",
-        || {
-            let v = api.get_json("/api/sites").ok()?;
-            v.as_array()?
-                .iter()
-                .all(|s| s["lines"][0]["equipment"][0]["state"].is_string())
-                .then_some(())
-        },
-    );
+    wait_for_plants(&api);
 
     let out = headless(&[
         "--virtual-time-budget=5000",

@@ -105,20 +105,6 @@ fn screenshots(api: &Api, path: &str, name: &str) {
     assert_png(&phone, 30_000);
 }
 
-fn wait_for_plants(api: &Api) {
-    wait_for(
-        Duration::from_secs(30),
-        "equipment states in the twin",
-        || {
-            let v = api.get_json("/api/sites").ok()?;
-            v.as_array()?
-                .iter()
-                .all(|s| s["lines"][0]["equipment"][0]["state"].is_string())
-                .then_some(())
-        },
-    );
-}
-
 #[test]
 fn every_view_shows_the_plants_charts_and_alerts_at_desktop_and_phone_size() {
     let demo = start_demo();

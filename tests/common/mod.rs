@@ -471,3 +471,18 @@ pub fn headless(args: &[&str]) -> std::process::Output {
     );
     out
 }
+
+/// Waits until every site's first unit has a state: the twin has filled from the plants.
+pub fn wait_for_plants(api: &Api) {
+    wait_for(
+        Duration::from_secs(30),
+        "equipment states in the twin",
+        || {
+            let v = api.get_json("/api/sites").ok()?;
+            v.as_array()?
+                .iter()
+                .all(|s| s["lines"][0]["equipment"][0]["state"].is_string())
+                .then_some(())
+        },
+    );
+}
