@@ -53,10 +53,8 @@ pub(crate) async fn list(
     Extension(p): Extension<Principal>,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    if let Some(site) = &q.site {
-        if let Err(r) = p.site(site) {
-            return r.into_response();
-        }
+    if let Err(r) = p.site_if(q.site.as_deref()) {
+        return r.into_response();
     }
     let now = Utc::now();
     let mut all: Vec<Listed> = Vec::new();

@@ -402,10 +402,8 @@ pub(crate) async fn oee(
     Extension(p): Extension<Principal>,
     Query(q): Query<OeeQuery>,
 ) -> Response {
-    if let Some(site) = &q.site {
-        if let Err(r) = p.site(site) {
-            return r.into_response();
-        }
+    if let Err(r) = p.site_if(q.site.as_deref()) {
+        return r.into_response();
     }
     let hours = q.hours.unwrap_or(8.0);
     if !(hours.is_finite() && (1.0..=72.0).contains(&hours)) {

@@ -183,6 +183,11 @@ impl Principal {
         }
     }
 
+    /// A site a request names, if it names one, is in scope.
+    pub(crate) fn site_if(&self, site: Option<&str>) -> Result<(), Refused> {
+        site.map_or(Ok(()), |s| self.site(s))
+    }
+
     pub(crate) fn line(&self, site: &str, line: &str) -> Result<(), Refused> {
         if self.user().scope.allows_line(site, line) {
             Ok(())

@@ -34,10 +34,8 @@ pub(crate) async fn risks(
     Extension(p): Extension<Principal>,
     Query(q): Query<RiskQuery>,
 ) -> Response {
-    if let Some(site) = &q.site {
-        if let Err(r) = p.site(site) {
-            return r.into_response();
-        }
+    if let Err(r) = p.site_if(q.site.as_deref()) {
+        return r.into_response();
     }
     let models = state.twin.maintenance_models();
     let mut list = state.twin.maintenance_risks();
@@ -101,10 +99,8 @@ pub(crate) async fn alerts(
     Extension(p): Extension<Principal>,
     Query(q): Query<AlertQuery>,
 ) -> Response {
-    if let Some(site) = &q.site {
-        if let Err(r) = p.site(site) {
-            return r.into_response();
-        }
+    if let Err(r) = p.site_if(q.site.as_deref()) {
+        return r.into_response();
     }
     let list = state.twin.with_maintenance_watch(|w| {
         w.alerts()
@@ -300,10 +296,8 @@ pub(crate) async fn lifecycle(
     Extension(p): Extension<Principal>,
     Query(q): Query<LifecycleQuery>,
 ) -> Response {
-    if let Some(site) = &q.site {
-        if let Err(r) = p.site(site) {
-            return r.into_response();
-        }
+    if let Err(r) = p.site_if(q.site.as_deref()) {
+        return r.into_response();
     }
     let mut list = state.twin.lifecycle(q.site.as_deref());
     list.retain(|u| p.sees_line(&u.site, &u.line));
