@@ -575,7 +575,8 @@ async fn a_crash_between_send_and_delete_replays_without_duplicates() {
         .unwrap();
     // Wait until InfluxDB has stored the batch the historian still holds. Its answer being
     // swallowed is not enough: the forwarder's idle ping can be the first answer swallowed.
-    for _ in 0..400 {
+    // A loaded machine (the whole suite beside it) can take many seconds for the write.
+    for _ in 0..2_400 {
         let stored = server.counts(DB, "machine", "signal").await;
         if hole.swallowed.load(Ordering::SeqCst) > 0 && stored.get("c0") == Some(&2_050) {
             break;
