@@ -110,7 +110,7 @@ fn every_view_shows_the_plants_charts_and_alerts_at_desktop_and_phone_size() {
     let demo = start_demo();
     let api = demo.admin();
     wait_for_plants(&api);
-    wait_for(Duration::from_secs(60), "maintenance predictions", || {
+    wait_for(Duration::from_secs(150), "maintenance predictions", || {
         let m = api.get_json("/api/maintenance").ok()?;
         (m["risks"].as_array()?.len() >= 10).then_some(())
     });
