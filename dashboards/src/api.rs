@@ -47,11 +47,25 @@ pub(crate) async fn health(State(state): State<AppState>) -> Json<serde_json::Va
     )
 }
 
+/// `?at=<RFC 3339>`: the view at that past moment, read from the store (time travel).
+#[derive(Debug, Deserialize)]
+pub(crate) struct AtQuery {
+    at: Option<DateTime<Utc>>,
+}
+
 pub(crate) async fn sites(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
+    Query(q): Query<AtQuery>,
 ) -> Response {
-    Json(scoped_summaries(&p, state.twin.site_summaries(Utc::now()))).into_response()
+    let list = match q.at {
+        None => state.twin.site_summaries(Utc::now()),
+        Some(at) => match crate::past::snapshot(&state, at).await {
+            Ok(past) => state.twin.site_summaries_at(&past),
+            Err(r) => return r,
+        },
+    };
+    Json(scoped_summaries(&p, list)).into_response()
 }
 
 /// The sites (and of them the lines) a user may see.
@@ -73,6 +87,8 @@ pub(crate) struct SignalQuery {
     line: Option<String>,
     equipment: Option<String>,
     category: Option<model::Category>,
+    /// A past moment (time travel), read from the store.
+    at: Option<DateTime<Utc>>,
 }
 
 pub(crate) async fn signals(
@@ -97,7 +113,13 @@ pub(crate) async fn signals(
             }
         }
     }
-    let mut list = twin.signals(q.site.as_deref(), q.line.as_deref(), Utc::now());
+    let mut list = match q.at {
+        None => twin.signals(q.site.as_deref(), q.line.as_deref(), Utc::now()),
+        Some(at) => match crate::past::snapshot(&state, at).await {
+            Ok(past) => twin.signals_at(&past, q.site.as_deref(), q.line.as_deref()),
+            Err(r) => return r,
+        },
+    };
     list.retain(|s| {
         p.sees_line(&s.site, &s.line)
             && q.equipment.as_ref().is_none_or(|e| &s.equipment == e)

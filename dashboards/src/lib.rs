@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod events;
 mod maintenance;
+mod past;
 mod settings;
 mod tls;
 mod users;

@@ -54,4 +54,25 @@ pub trait Historian: Send + Sync + std::fmt::Debug {
         cursor: Cursor,
         limit: usize,
     ) -> Result<(Vec<Sample>, Cursor), HistorianError>;
+
+    /// The plant as the store knew it at `at`: per path, the newest sample with
+    /// `at - lookback <= source_ts <= at`, in the order of `paths` (`None` where there is
+    /// none). Time travel reads the views of a past moment through this.
+    ///
+    /// The default asks [`Historian::query`] once per path; stores that can answer in one
+    /// read should.
+    async fn values_at(
+        &self,
+        paths: &[String],
+        at: DateTime<Utc>,
+        lookback: chrono::Duration,
+    ) -> Result<Vec<Option<Sample>>, HistorianError> {
+        // `query`'s end is exclusive: a sample stamped exactly `at` belongs to the moment.
+        let end = at + chrono::Duration::nanoseconds(1);
+        let mut out = Vec::with_capacity(paths.len());
+        for path in paths {
+            out.push(self.query(path, at - lookback, end).await?.pop());
+        }
+        Ok(out)
+    }
 }

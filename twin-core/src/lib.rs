@@ -34,7 +34,8 @@ pub use quality::{
     CqaPrediction, QualityError, QualityModels, ReleaseRisk, ReleaseWatch, MIN_TRAINING_BATCHES,
 };
 pub use views::{
-    BatchView, CategoryCount, EquipmentView, LineView, RoomView, ShiftView, SignalView, SiteSummary,
+    BatchView, CategoryCount, EquipmentView, LineView, RoomView, ShiftView, SignalView,
+    SiteSummary, Snapshot,
 };
 
 /// A value is fresh while its source time is younger than this.

@@ -1,6 +1,10 @@
 //! The twin's live state: one slot per configured signal.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::atomic::{AtomicU64, Ordering},
+    sync::Arc,
+};
 
 use chrono::{DateTime, Utc};
 use model::{Quality, Sample, Site, Value};
@@ -48,7 +52,10 @@ pub struct Twin {
     pub(crate) live: RwLock<Vec<Option<LiveValue>>>,
     /// Per-signal problems reported by whoever reads the plant (unknown node, not readable).
     pub(crate) errors: RwLock<HashMap<usize, String>>,
-    changes: broadcast::Sender<usize>,
+    changes: broadcast::Sender<u64>,
+    /// Counts the merges that changed something: the live state's version, which the web
+    /// view's events carry so a viewer can tell how far behind it is.
+    version: AtomicU64,
     /// Index of each site's first signal: the recorder counts signals per site.
     site_offset: Vec<usize>,
     pub(crate) batches: Vec<Mutex<BatchRecorder>>,
@@ -135,6 +142,7 @@ impl Twin {
             unit_state,
             errors: RwLock::new(HashMap::new()),
             changes,
+            version: AtomicU64::new(0),
         })
     }
 
@@ -235,15 +243,21 @@ impl Twin {
             }
         }
         if changed > 0 {
+            let version = self.version.fetch_add(1, Ordering::AcqRel) + 1;
             // Nobody listening is fine: the web view may not be open.
-            let _ = self.changes.send(changed);
+            let _ = self.changes.send(version);
         }
         changed
     }
 
-    /// Notified with the number of changed signals after every merge that changed something.
-    pub fn subscribe(&self) -> broadcast::Receiver<usize> {
+    /// Notified with the new [`Twin::version`] after every merge that changed something.
+    pub fn subscribe(&self) -> broadcast::Receiver<u64> {
         self.changes.subscribe()
+    }
+
+    /// How many merges have changed the live state so far.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
     }
 
     /// Records (or clears, with `None`) a problem with reading one signal from its plant.

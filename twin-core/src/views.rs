@@ -1,10 +1,10 @@
 //! What the twin shows: serializable views of sites, lines, equipment and signals, read
 //! from the live state at one instant.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use model::{Category, DataType, Equipment, Range, Site, Value};
+use model::{Category, DataType, Equipment, Range, Sample, Site, Value};
 use serde::Serialize;
 
 use crate::{live::LiveValue, Twin, FRESH_SECS};
@@ -36,6 +36,15 @@ pub struct SignalView {
     pub excursion: bool,
     /// Why the signal has no value, when reading it from the plant failed.
     pub error: Option<String>,
+}
+
+/// Every signal's value at one past moment, read back from the store: the input of the
+/// `*_at` views (time travel). Values are aged against that moment, so what was fresh then
+/// reads as fresh.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub at: DateTime<Utc>,
+    live: Vec<Option<LiveValue>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -132,6 +141,64 @@ impl Twin {
     ) -> Vec<SignalView> {
         let live = self.live.read().unwrap_or_else(|e| e.into_inner());
         let errors = self.errors.read().unwrap_or_else(|e| e.into_inner());
+        self.signals_of(&live, &errors, site, line, now)
+    }
+
+    /// [`Twin::signals`] as they were at a past moment.
+    pub fn signals_at(
+        &self,
+        past: &Snapshot,
+        site: Option<&str>,
+        line: Option<&str>,
+    ) -> Vec<SignalView> {
+        self.signals_of(&past.live, &HashMap::new(), site, line, past.at)
+    }
+
+    /// [`Twin::site_summaries`] as they were at a past moment.
+    pub fn site_summaries_at(&self, past: &Snapshot) -> Vec<SiteSummary> {
+        self.summaries_of(&past.live, &HashMap::new(), past.at)
+    }
+
+    /// The tag path of every signal, in the twin's order: what a [`Snapshot`] is read for.
+    pub fn signal_paths(&self) -> Vec<String> {
+        self.refs
+            .iter()
+            .map(|r| {
+                self.sites[r.site].lines[r.line].equipment[r.equipment].signals[r.signal]
+                    .tag
+                    .path()
+            })
+            .collect()
+    }
+
+    /// The plant at `at` from the newest stored sample of each signal, as the store's
+    /// `values_at` answers for [`Twin::signal_paths`] (same order).
+    pub fn snapshot(&self, at: DateTime<Utc>, samples: Vec<Option<Sample>>) -> Snapshot {
+        let live = samples
+            .into_iter()
+            .chain(std::iter::repeat(None))
+            .take(self.refs.len())
+            .map(|s| {
+                s.map(|s| LiveValue {
+                    value: s.value,
+                    quality: s.quality,
+                    source_ts: s.source_ts,
+                    server_ts: s.server_ts,
+                    received_ts: s.received_ts,
+                })
+            })
+            .collect();
+        Snapshot { at, live }
+    }
+
+    fn signals_of(
+        &self,
+        live: &[Option<LiveValue>],
+        errors: &HashMap<usize, String>,
+        site: Option<&str>,
+        line: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Vec<SignalView> {
         self.refs
             .iter()
             .enumerate()
@@ -173,6 +240,15 @@ impl Twin {
     pub fn site_summaries(&self, now: DateTime<Utc>) -> Vec<SiteSummary> {
         let live = self.live.read().unwrap_or_else(|e| e.into_inner());
         let errors = self.errors.read().unwrap_or_else(|e| e.into_inner());
+        self.summaries_of(&live, &errors, now)
+    }
+
+    fn summaries_of(
+        &self,
+        live: &[Option<LiveValue>],
+        errors: &HashMap<usize, String>,
+        now: DateTime<Utc>,
+    ) -> Vec<SiteSummary> {
         let mut out: Vec<SiteSummary> = self.sites.iter().map(|s| empty_summary(s)).collect();
         for (i, r) in self.refs.iter().enumerate() {
             let sig = &self.sites[r.site].lines[r.line].equipment[r.equipment].signals[r.signal];
@@ -195,7 +271,7 @@ impl Twin {
         for (si, sum) in out.iter_mut().enumerate() {
             sum.fresh = sum.categories.iter().map(|(c, n)| (*c, n.fresh)).collect();
             sum.lines = (0..self.sites[si].lines.len())
-                .map(|li| self.line_view(si, li, &live))
+                .map(|li| self.line_view(si, li, live))
                 .collect();
         }
         out
@@ -381,5 +457,53 @@ mod tests {
         let speed = all.iter().find(|s| s.signal == "speed").unwrap();
         assert_eq!(speed.error.as_deref(), Some("BadNodeIdUnknown"));
         assert!(speed.value.is_none());
+    }
+
+    #[test]
+    fn a_past_moment_shows_the_values_stored_then_aged_against_that_moment() {
+        let twin = Twin::new(vec![Arc::new(test_site())]);
+        let speed = "s1/osd/line-1/press-01/speed";
+        let state = "s1/osd/line-1/press-01/state";
+        twin.apply(&[
+            sample(&twin, speed, Value::Float(50.0), 5000),
+            sample(&twin, state, Value::Text("EXECUTE".into()), 5000),
+        ]);
+        let paths = twin.signal_paths();
+        assert_eq!(paths.len(), twin.signal_count());
+        let stored = paths
+            .iter()
+            .map(|p| match p.as_str() {
+                p if p == speed => Some(sample(&twin, speed, Value::Float(120.0), 995)),
+                p if p == state => Some(sample(&twin, state, Value::Text("HELD".into()), 900)),
+                _ => None,
+            })
+            .collect();
+        let past = twin.snapshot(chrono::Utc.timestamp_opt(1000, 0).unwrap(), stored);
+
+        let then = twin.signals_at(&past, Some("s1"), Some("line-1"));
+        let sp = then.iter().find(|s| s.path == speed).unwrap();
+        assert_eq!(
+            sp.value,
+            Some(Value::Float(120.0)),
+            "the stored value, not the live one"
+        );
+        assert_eq!(
+            sp.age_s,
+            Some(5.0),
+            "aged against the moment, not against now"
+        );
+        assert!(sp.excursion, "120 was above the 100 spec then");
+        let sum = &twin.site_summaries_at(&past)[0];
+        assert_eq!(sum.lines[0].equipment[0].state.as_deref(), Some("HELD"));
+        assert_eq!(
+            sum.fresh[&model::Category::Machine],
+            1,
+            "speed 5 s old, state 100 s"
+        );
+        assert_eq!(sum.with_value, 2);
+        // The live views are untouched by reading the past.
+        let now = twin.signals(Some("s1"), Some("line-1"), chrono::Utc::now());
+        let live = now.iter().find(|s| s.path == speed).unwrap();
+        assert_eq!(live.value, Some(Value::Float(50.0)));
     }
 }

@@ -167,8 +167,25 @@ impl EmbeddedStore {
 
     /// The newest sample (by source time) of one tag path, if any.
     pub async fn latest(&self, path: &str) -> Result<Option<Sample>, StoreError> {
-        let path = path.to_string();
-        self.blocking(move |inner| inner.latest(&path)).await
+        let paths = [path.to_string()];
+        let newest = self
+            .blocking(move |inner| {
+                inner.latest_at(&paths, DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC)
+            })
+            .await?;
+        Ok(newest.into_iter().next().flatten())
+    }
+
+    /// [`Historian::values_at`] with the store's own error type.
+    pub async fn values_at_samples(
+        &self,
+        paths: &[String],
+        at: DateTime<Utc>,
+        lookback: chrono::Duration,
+    ) -> Result<Vec<Option<Sample>>, StoreError> {
+        let paths = paths.to_vec();
+        self.blocking(move |inner| inner.latest_at(&paths, at - lookback, at))
+            .await
     }
 
     pub async fn stats(&self) -> Result<StoreStats, StoreError> {
@@ -252,6 +269,19 @@ impl Historian for EmbeddedStore {
         limit: usize,
     ) -> Result<(Vec<Sample>, Cursor), HistorianError> {
         self.read_samples_since(cursor, limit)
+            .await
+            .map_err(|e| HistorianError::Read {
+                source: Box::new(e),
+            })
+    }
+
+    async fn values_at(
+        &self,
+        paths: &[String],
+        at: DateTime<Utc>,
+        lookback: chrono::Duration,
+    ) -> Result<Vec<Option<Sample>>, HistorianError> {
+        self.values_at_samples(paths, at, lookback)
             .await
             .map_err(|e| HistorianError::Read {
                 source: Box::new(e),
@@ -509,30 +539,42 @@ impl Inner {
         Ok(out)
     }
 
-    fn latest(&self, path: &str) -> Result<Option<Sample>, StoreError> {
+    /// Per path, the newest sample with `from <= source_ts <= at`, in one read transaction
+    /// (a consistent picture of the plant at that moment).
+    fn latest_at(
+        &self,
+        paths: &[String],
+        from: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Option<Sample>>, StoreError> {
         let p = &self.path;
+        let (from_ns, at_ns) = (clamp_ns(from), clamp_ns(at));
         let txn = self.db.begin_read().at(p)?;
-        let Some(id) = self.series_id(path, &txn)? else {
-            return Ok(None);
-        };
         let series = txn.open_table(SERIES).at(p)?;
-        let Some(tag) = self.tag_of(id, &series, &mut HashMap::new())? else {
-            return Ok(None);
-        };
         let points = txn.open_table(POINTS).at(p)?;
-        let last = points
-            .range((id, i64::MIN)..=(id, i64::MAX))
-            .at(p)?
-            .next_back()
-            .transpose()
-            .at(p)?;
-        match last {
-            Some((key, bytes)) => {
-                let (_, ns) = key.value();
-                Ok(Some(self.sample(tag, id, ns, bytes.value())?))
-            }
-            None => Ok(None),
+        let mut cache = HashMap::new();
+        let mut out = Vec::with_capacity(paths.len());
+        for path in paths {
+            let Some(id) = self.series_id(path, &txn)? else {
+                out.push(None);
+                continue;
+            };
+            let Some(tag) = self.tag_of(id, &series, &mut cache)? else {
+                out.push(None);
+                continue;
+            };
+            let last = points
+                .range((id, from_ns)..=(id, at_ns))
+                .at(p)?
+                .next_back()
+                .transpose()
+                .at(p)?;
+            out.push(match last {
+                Some((key, bytes)) => Some(self.sample(tag, id, key.value().1, bytes.value())?),
+                None => None,
+            });
         }
+        Ok(out)
     }
 
     fn read_since(

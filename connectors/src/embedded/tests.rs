@@ -215,6 +215,76 @@ async fn latest_is_the_newest_source_time_not_the_last_arrival() {
     assert_eq!(latest.value, Value::Float(5.0));
 }
 
+/// Time travel: the store's one-transaction answer must agree with what the trait's default
+/// (one query per path, used by InfluxDB) makes of the same data.
+#[tokio::test]
+async fn values_at_a_past_moment_are_the_newest_at_or_before_it_within_the_lookback() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let (force, speed, lot) = (tag("compression_force"), tag("speed"), tag("lot"));
+    store
+        .write(&[
+            at(&force, 100, Value::Float(1.0)),
+            at(&force, 200, Value::Float(2.0)),
+            at(&force, 300, Value::Float(3.0)),
+            at(&speed, 50, Value::Float(9.0)),
+            at(&lot, 10, Value::Text("L-1".into())),
+        ])
+        .await
+        .unwrap();
+    let paths: Vec<String> = [&force, &speed, &lot]
+        .iter()
+        .map(|t| t.path())
+        .chain(["nowhere/a/b/c/d".to_string()])
+        .collect();
+    let moment = t0() + Duration::milliseconds(200);
+    let lookback = Duration::milliseconds(170);
+    let got = store.values_at(&paths, moment, lookback).await.unwrap();
+    let values: Vec<Option<Value>> = got
+        .iter()
+        .map(|s| s.as_ref().map(|s| s.value.clone()))
+        .collect();
+    assert_eq!(
+        values,
+        vec![Some(Value::Float(2.0)), Some(Value::Float(9.0)), None, None],
+        "a sample stamped exactly at the moment belongs to it; one older than the lookback \
+         (the lot, 190 ms before) and an unknown path have no value then"
+    );
+
+    struct ByQuery<'a>(&'a EmbeddedStore);
+    impl std::fmt::Debug for ByQuery<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("ByQuery")
+        }
+    }
+    #[async_trait::async_trait]
+    impl Historian for ByQuery<'_> {
+        async fn write(&self, batch: &[Sample]) -> Result<(), model::HistorianError> {
+            self.0.write(batch).await
+        }
+        async fn query(
+            &self,
+            path: &str,
+            from: DateTime<Utc>,
+            to: DateTime<Utc>,
+        ) -> Result<Vec<Sample>, model::HistorianError> {
+            self.0.query(path, from, to).await
+        }
+        async fn read_since(
+            &self,
+            cursor: Cursor,
+            limit: usize,
+        ) -> Result<(Vec<Sample>, Cursor), model::HistorianError> {
+            self.0.read_since(cursor, limit).await
+        }
+    }
+    let by_query = ByQuery(&store)
+        .values_at(&paths, moment, lookback)
+        .await
+        .unwrap();
+    assert_eq!(by_query, got);
+}
+
 #[tokio::test]
 async fn a_changed_tag_description_is_kept_under_the_same_path() {
     let dir = tempfile::tempdir().unwrap();
