@@ -250,6 +250,17 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         tick_ms: u64,
     },
+    /// Loads the web view of a demo (started as a child process) with live viewers: prints
+    /// each view's first-paint request times, how far behind the twin every update reaches
+    /// the viewers, dropped streams, and the server's memory and CPU.
+    BenchWeb {
+        /// Concurrent live viewers (event streams).
+        #[arg(long, default_value_t = 200)]
+        viewers: usize,
+        /// How long to hold them, in seconds.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
 }
 
 /// Where InfluxDB is and how to talk to it. Secrets are read from the environment
@@ -639,6 +650,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
             } => crate::accounts::unlock(&file, &name, &reason, audit_log.as_deref()),
         },
         Command::Bench { seconds, tick_ms } => topology::bench(seconds, tick_ms).await,
+        Command::BenchWeb { viewers, seconds } => crate::bench_web::run(viewers, seconds).await,
     }
 }
 

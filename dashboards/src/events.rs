@@ -2,12 +2,21 @@
 //! - `sites`: the site summaries the user may see (every view's header, the overview);
 //! - `signals`: with `?site=&line=`, every signal of that line with its value, quality and
 //!   age (the line view and the equipment detail), so a Bad or stale value reaches the page
-//!   as such.
+//!   as such. Only what changes is sent ([`Reading`]); names, units and limits come once
+//!   from `/api/signals`.
+//!
+//! - `version`: first of each update — the twin's version shown, when it was merged, and
+//!   since when the oldest change not shown before had been waiting.
 //!
 //! Each event's `id` is the twin's version it shows: a viewer (or the load test) can tell
 //! which merge of the store it is up to.
 
-use std::{convert::Infallible, time::Duration};
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use axum::{
     extract::{Query, State},
@@ -17,7 +26,7 @@ use axum::{
     },
     Extension,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::{api::scoped_summaries, auth::Principal, AppState};
@@ -25,8 +34,86 @@ use crate::{api::scoped_summaries, auth::Principal, AppState};
 /// At most this often per client: the page needs to be under a second behind, not faster.
 const MIN_GAP: Duration = Duration::from_millis(500);
 
+/// What changes of a signal, as the `signals` event carries it.
+#[derive(Debug, Serialize)]
+struct Reading<'a> {
+    path: &'a str,
+    value: &'a Option<model::Value>,
+    quality: Option<u32>,
+    quality_severity: Option<&'static str>,
+    source_ts: Option<chrono::DateTime<chrono::Utc>>,
+    age_s: Option<f64>,
+    excursion: bool,
+    error: &'a Option<String>,
+}
+
+impl<'a> From<&'a twin_core::SignalView> for Reading<'a> {
+    fn from(s: &'a twin_core::SignalView) -> Self {
+        Reading {
+            path: &s.path,
+            value: &s.value,
+            quality: s.quality,
+            quality_severity: s.quality_severity,
+            source_ts: s.source_ts,
+            age_s: s.age_s,
+            excursion: s.excursion,
+            error: &s.error,
+        }
+    }
+}
+
 /// Longest time between two events while nothing changes.
 const QUIET_REFRESH: Duration = Duration::from_secs(5);
+
+/// A view encoded once for every viewer who may see the same thing: two hundred viewers of
+/// the overview cost one serialisation per update, not two hundred.
+#[derive(Debug, Default)]
+pub(crate) struct Frames {
+    by_key: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Frame>>>>>,
+}
+
+#[derive(Debug)]
+struct Frame {
+    version: u64,
+    built: Instant,
+    json: Arc<str>,
+}
+
+/// A frame of the same version is reused this long; after that it is rebuilt anyway, since
+/// the ages and freshness it shows move with the clock.
+const FRAME_REUSE: Duration = Duration::from_secs(1);
+
+impl Frames {
+    async fn get(
+        &self,
+        key: String,
+        version: u64,
+        build: impl FnOnce() -> Result<String, serde_json::Error>,
+    ) -> Result<Arc<str>, serde_json::Error> {
+        let slot = self
+            .by_key
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default()
+            .clone();
+        // Viewers of the same key wait for the one building it, then share its result.
+        let mut frame = slot.lock().await;
+        if let Some(f) = frame
+            .as_ref()
+            .filter(|f| f.version == version && f.built.elapsed() < FRAME_REUSE)
+        {
+            return Ok(f.json.clone());
+        }
+        let json: Arc<str> = build()?.into();
+        *frame = Some(Frame {
+            version,
+            built: Instant::now(),
+            json: json.clone(),
+        });
+        Ok(json)
+    }
+}
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct StreamQuery {
@@ -37,6 +124,7 @@ pub(crate) struct StreamQuery {
 pub(crate) async fn stream(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
+    Extension(frames): Extension<Arc<Frames>>,
     Query(q): Query<StreamQuery>,
 ) -> Response {
     // The line's signals are streamed only to who may see the line; checked once, up front.
@@ -53,7 +141,11 @@ pub(crate) async fn stream(
     };
     let mut changes = state.twin.subscribe();
     let twin = state.twin.clone();
+    // Users with the same scope see the same summaries.
+    let scope = &p.user().scope;
+    let scope_key = format!("sites {:?} {:?}", scope.sites, scope.lines);
     let events = async_stream::stream! {
+        let mut shown: Option<u64> = None;
         loop {
             // Logged out, expired or idle: the stream ends with the session.
             let now = chrono::Utc::now();
@@ -61,16 +153,44 @@ pub(crate) async fn stream(
                 break;
             }
             // Read before the views: the views are at least this new.
-            let id = twin.version().to_string();
-            let summaries = scoped_summaries(&p, twin.site_summaries(now));
-            match Event::default().event("sites").id(id.clone()).json_data(&summaries) {
+            let version = twin.version();
+            let id = version.to_string();
+            // How long the oldest change this viewer has not seen yet has been waiting:
+            // what "at most a second behind the store" is measured by.
+            let waiting_since = match shown {
+                Some(v) if v >= version => None,
+                Some(v) => twin.applied_at(v + 1),
+                None => None,
+            };
+            let stamp = serde_json::json!({
+                "version": version,
+                "applied_at": twin.applied_at(version),
+                "oldest_unshown_at": waiting_since,
+                "sent_at": now,
+            });
+            shown = Some(version);
+            match Event::default().event("version").id(id.clone()).json_data(&stamp) {
                 Ok(ev) => yield Ok::<_, Infallible>(ev),
+                Err(e) => tracing::warn!(error = %e, "cannot encode the version"),
+            }
+            let summaries = frames
+                .get(scope_key.clone(), version, || {
+                    serde_json::to_string(&scoped_summaries(&p, twin.site_summaries(now)))
+                })
+                .await;
+            match summaries {
+                Ok(json) => yield Ok(Event::default().event("sites").id(id.clone()).data(&*json)),
                 Err(e) => tracing::warn!(error = %e, "cannot encode site summaries"),
             }
             if let Some((site, line)) = &line {
-                let signals = twin.signals(Some(site), Some(line), now);
-                match Event::default().event("signals").id(id).json_data(&signals) {
-                    Ok(ev) => yield Ok(ev),
+                let signals = frames
+                    .get(format!("signals {site}/{line}"), version, || {
+                        let list = twin.signals(Some(site), Some(line), now);
+                        serde_json::to_string(&list.iter().map(Reading::from).collect::<Vec<_>>())
+                    })
+                    .await;
+                match signals {
+                    Ok(json) => yield Ok(Event::default().event("signals").id(id).data(&*json)),
                     Err(e) => tracing::warn!(error = %e, "cannot encode signals"),
                 }
             }

@@ -209,7 +209,8 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_session,
-        ));
+        ))
+        .layer(axum::Extension(Arc::new(events::Frames::default())));
     open.merge(guarded)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(

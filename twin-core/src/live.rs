@@ -1,7 +1,7 @@
 //! The twin's live state: one slot per configured signal.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::atomic::{AtomicU64, Ordering},
     sync::Arc,
 };
@@ -19,6 +19,9 @@ use crate::{
     QualityModels, ReleaseWatch,
 };
 use tokio::sync::broadcast;
+
+/// Merge times kept for [`Twin::applied_at`]: at five merges a second, minutes of them.
+const APPLIED_KEPT: usize = 4096;
 
 /// The newest value of one signal, as last read from the historian.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -56,6 +59,9 @@ pub struct Twin {
     /// Counts the merges that changed something: the live state's version, which the web
     /// view's events carry so a viewer can tell how far behind it is.
     version: AtomicU64,
+    /// When each recent version was merged, oldest first: the event stream tells a viewer
+    /// how long the oldest change it has not yet been shown has waited.
+    applied: Mutex<VecDeque<(u64, DateTime<Utc>)>>,
     /// Index of each site's first signal: the recorder counts signals per site.
     site_offset: Vec<usize>,
     pub(crate) batches: Vec<Mutex<BatchRecorder>>,
@@ -143,6 +149,7 @@ impl Twin {
             errors: RwLock::new(HashMap::new()),
             changes,
             version: AtomicU64::new(0),
+            applied: Mutex::new(VecDeque::with_capacity(APPLIED_KEPT)),
         })
     }
 
@@ -243,7 +250,15 @@ impl Twin {
             }
         }
         if changed > 0 {
-            let version = self.version.fetch_add(1, Ordering::AcqRel) + 1;
+            let version = {
+                let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
+                let version = self.version.fetch_add(1, Ordering::AcqRel) + 1;
+                if applied.len() == APPLIED_KEPT {
+                    applied.pop_front();
+                }
+                applied.push_back((version, Utc::now()));
+                version
+            };
             // Nobody listening is fine: the web view may not be open.
             let _ = self.changes.send(version);
         }
@@ -258,6 +273,14 @@ impl Twin {
     /// How many merges have changed the live state so far.
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Acquire)
+    }
+
+    /// When `version` was merged, while it is among the last few thousand.
+    pub fn applied_at(&self, version: u64) -> Option<DateTime<Utc>> {
+        let applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
+        let first = applied.front()?.0;
+        let at = applied.get(usize::try_from(version.checked_sub(first)?).ok()?)?;
+        (at.0 == version).then_some(at.1)
     }
 
     /// Records (or clears, with `None`) a problem with reading one signal from its plant.
