@@ -126,9 +126,14 @@ enum Command {
     Demo {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Where the embedded store keeps its data.
-        #[arg(long, default_value = "pharmatwin-data")]
-        data_dir: PathBuf,
+        /// Where the embedded store keeps its data [default: pharmatwin-data, or
+        /// pharmatwin-training with --training].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Training mode: scenarios (timed faults) can be started from the web view, every
+        /// page is marked as training, and the data stay in a directory of their own.
+        #[arg(long)]
+        training: bool,
         /// Simulated seconds per real second.
         #[arg(long, default_value_t = 60.0)]
         speed: f64,
@@ -436,6 +441,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
         Command::Demo {
             listen,
             data_dir,
+            training,
             speed,
             seed,
             opcua_port_base,
@@ -458,9 +464,16 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
                     tick_counter: false,
                 },
                 listen,
-                &data_dir,
+                &data_dir.unwrap_or_else(|| {
+                    PathBuf::from(if training {
+                        "pharmatwin-training"
+                    } else {
+                        "pharmatwin-data"
+                    })
+                }),
                 twin,
                 load_scenario(scenario.as_deref())?,
+                training,
             )
             .await
         }
@@ -471,7 +484,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
             twin,
         } => {
             let sites = load_sites(&configs)?;
-            topology::run(sites, listen, &data_dir, twin, 1.0).await
+            topology::run(sites, listen, &data_dir, twin, 1.0, None).await
         }
         Command::Edge {
             configs,

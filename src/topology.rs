@@ -45,6 +45,7 @@ pub(crate) async fn demo(
     data_dir: &Path,
     twin: TwinArgs,
     scenario: Option<Scenario>,
+    training: bool,
 ) -> Result<()> {
     let users = twin
         .web
@@ -53,6 +54,7 @@ pub(crate) async fn demo(
         .unwrap_or_else(|| data_dir.join("users.json"));
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    claim_mode(data_dir, training)?;
     let ids: Vec<String> = sites.iter().map(|s| s.id.clone()).collect();
     crate::accounts::seed_demo(&users, data_dir, &ids)?;
     let mut simulators = Vec::new();
@@ -60,8 +62,87 @@ pub(crate) async fn demo(
         let running = start_simulator(site.clone(), sim, scenario.as_ref()).await?;
         simulators.push(running);
     }
+    let simulators = Arc::new(simulators);
+    let training = if training {
+        Some(Arc::new(training_over(
+            simulators.clone(),
+            sim.speed,
+            data_dir,
+        )?))
+    } else {
+        None
+    };
     // The plants' clocks run `speed` times faster than their timestamps.
-    run(sites, listen, data_dir, twin, sim.speed).await
+    run(sites, listen, data_dir, twin, sim.speed, training).await
+}
+
+/// What a data directory holds, `training` or `production`, written by the first twin that
+/// uses it: training data never lands in a plant's store, nor plant data in a training one.
+const MODE_FILE: &str = "MODE";
+
+fn claim_mode(data_dir: &Path, training: bool) -> Result<()> {
+    let file = data_dir.join(MODE_FILE);
+    let wanted = if training { "training" } else { "production" };
+    match std::fs::read_to_string(&file) {
+        Ok(found) if found.trim() == wanted => Ok(()),
+        Ok(found) => anyhow::bail!(
+            "{}: this data directory holds {} data; a {wanted} twin needs a --data-dir of its own",
+            file.display(),
+            found.trim()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::write(&file, format!("{wanted}\n"))
+                .with_context(|| format!("cannot write {}", file.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", file.display())),
+    }
+}
+
+/// Training on the running simulators: the built-in scenarios, injected into them.
+fn training_over(
+    simulators: Arc<Vec<sites::simulator::RunningSimulator>>,
+    speed: f64,
+    data_dir: &Path,
+) -> Result<dashboards::Training> {
+    let scenarios = sites::scenario::builtin_scenarios()?
+        .into_iter()
+        .map(|(id, sc)| dashboards::ScenarioInfo {
+            id,
+            name: sc.name,
+            description: sc.description,
+            faults: sc
+                .faults
+                .into_iter()
+                .map(|f| dashboards::PlannedFault {
+                    site: f.site,
+                    line: f.line,
+                    equipment: f.equipment,
+                    part: f.part,
+                    after_plant_hours: f.after_hours,
+                    factor: f.factor,
+                })
+                .collect(),
+        })
+        .collect();
+    let inject: dashboards::Injector = Arc::new(move |f: &dashboards::PlannedFault| {
+        let sim = simulators
+            .iter()
+            .find(|s| s.site().id == f.site)
+            .ok_or_else(|| format!("no simulated site `{}`", f.site))?;
+        let part =
+            sites::physics::Part::parse(&f.part).ok_or_else(|| format!("no part `{}`", f.part))?;
+        if sim.with_plant(|p| p.inject(&f.line, &f.equipment, part, f.factor)) {
+            Ok(())
+        } else {
+            Err(format!("{}/{} has no {}", f.line, f.equipment, f.part))
+        }
+    });
+    Ok(dashboards::Training::new(
+        scenarios,
+        inject,
+        speed,
+        data_dir.join("training-records.jsonl"),
+    ))
 }
 
 /// Connectors for `sites` into the embedded store, the twin following the store, and the
@@ -72,9 +153,11 @@ pub(crate) async fn run(
     data_dir: &Path,
     mut twin: TwinArgs,
     time_scale: f64,
+    training: Option<Arc<dashboards::Training>>,
 ) -> Result<()> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    claim_mode(data_dir, training.is_some())?;
     let store = Arc::new(EmbeddedStore::open(data_dir)?);
     let historian: Arc<dyn Historian> = store.clone();
     let mut tasks = JoinSet::new();
@@ -107,7 +190,7 @@ pub(crate) async fn run(
     twin.web
         .users
         .get_or_insert_with(|| data_dir.join("users.json"));
-    serve_twin(sites, store, listen, twin, time_scale, tasks).await
+    serve_twin(sites, store, listen, twin, time_scale, tasks, training).await
 }
 
 /// The InfluxDB historian for `sites`: it tags every point from their plant model.
@@ -179,7 +262,7 @@ pub(crate) async fn central(
         diagnostics,
         sources: Vec::new(),
     };
-    serve_twin(sites, store, listen, twin, 1.0, JoinSet::new()).await
+    serve_twin(sites, store, listen, twin, 1.0, JoinSet::new(), None).await
 }
 
 /// What the twin reads and how: the historian, how often to tail it, what diagnostics show
@@ -199,6 +282,7 @@ async fn serve_twin(
     args: TwinArgs,
     time_scale: f64,
     mut tasks: JoinSet<()>,
+    training: Option<Arc<dashboards::Training>>,
 ) -> Result<()> {
     let Store {
         historian,
@@ -256,6 +340,7 @@ async fn serve_twin(
         notifications,
         audit,
         access,
+        training,
     };
     let web = dashboards::serve(listen, state, tls, |addr| {
         // The one line a person starting the twin looks for.

@@ -64,10 +64,12 @@ pub enum Permission {
     ViewAudit,
     ManageUsers,
     ChangeSettings,
+    /// Start and stop training scenarios on the simulated plants (training mode only).
+    RunTraining,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Permission::View,
         Permission::ViewDiagnostics,
         Permission::AcknowledgeAlert,
@@ -77,6 +79,7 @@ impl Permission {
         Permission::ViewAudit,
         Permission::ManageUsers,
         Permission::ChangeSettings,
+        Permission::RunTraining,
     ];
 }
 

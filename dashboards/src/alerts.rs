@@ -23,20 +23,20 @@ use crate::{
 
 /// An alert of any kind, as the list shows it.
 #[derive(Debug, Serialize)]
-struct Listed {
+pub(crate) struct Listed {
     /// `<kind>/<id>`: unique across kinds.
-    key: String,
-    kind: &'static str,
-    site: String,
-    line: String,
-    equipment: Option<String>,
-    message: String,
-    raised_at: chrono::DateTime<Utc>,
-    active: bool,
-    acknowledged: Option<serde_json::Value>,
-    shelved_until: Option<chrono::DateTime<Utc>>,
+    pub(crate) key: String,
+    pub(crate) kind: &'static str,
+    pub(crate) site: String,
+    pub(crate) line: String,
+    pub(crate) equipment: Option<String>,
+    pub(crate) message: String,
+    pub(crate) raised_at: chrono::DateTime<Utc>,
+    pub(crate) active: bool,
+    pub(crate) acknowledged: Option<serde_json::Value>,
+    pub(crate) shelved_until: Option<chrono::DateTime<Utc>>,
     /// What the alert's own endpoint says about it.
-    detail: serde_json::Value,
+    pub(crate) detail: serde_json::Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +57,27 @@ pub(crate) async fn list(
         return r.into_response();
     }
     let now = Utc::now();
+    let mut all = gather(&state, now);
+    all.retain(|a| {
+        p.sees_line(&a.site, &a.line)
+            && q.site.as_ref().is_none_or(|s| &a.site == s)
+            && q.line.as_ref().is_none_or(|l| &a.line == l)
+            && q.kind.as_ref().is_none_or(|k| a.kind == k)
+            && match q.state.as_deref() {
+                Some("all") => true,
+                Some("active") => a.active && a.shelved_until.is_none(),
+                Some("unacknowledged") => a.acknowledged.is_none() && a.shelved_until.is_none(),
+                Some("shelved") => a.shelved_until.is_some(),
+                _ => a.shelved_until.is_none(),
+            }
+    });
+    all.sort_by_key(|a| std::cmp::Reverse(a.raised_at));
+    Json(all).into_response()
+}
+
+/// Every alert of every kind the twin holds now, unfiltered: the one place that knows how
+/// each kind reads as a list entry.
+pub(crate) fn gather(state: &AppState, now: chrono::DateTime<Utc>) -> Vec<Listed> {
     let mut all: Vec<Listed> = Vec::new();
     for a in state.twin.with_alert_board(|b| b.open()) {
         let kind = match a.kind {
@@ -128,21 +149,7 @@ pub(crate) async fn list(
             detail: serde_json::to_value(&r).unwrap_or_default(),
         });
     }
-    all.retain(|a| {
-        p.sees_line(&a.site, &a.line)
-            && q.site.as_ref().is_none_or(|s| &a.site == s)
-            && q.line.as_ref().is_none_or(|l| &a.line == l)
-            && q.kind.as_ref().is_none_or(|k| a.kind == k)
-            && match q.state.as_deref() {
-                Some("all") => true,
-                Some("active") => a.active && a.shelved_until.is_none(),
-                Some("unacknowledged") => a.acknowledged.is_none() && a.shelved_until.is_none(),
-                Some("shelved") => a.shelved_until.is_some(),
-                _ => a.shelved_until.is_none(),
-            }
-    });
-    all.sort_by_key(|a| std::cmp::Reverse(a.raised_at));
-    Json(all).into_response()
+    all
 }
 
 fn board_error(e: BoardError) -> Response {

@@ -62,7 +62,7 @@ pub(crate) async fn sites(
         None => state.twin.site_summaries(Utc::now()),
         Some(at) => match crate::past::snapshot(&state, at).await {
             Ok(past) => state.twin.site_summaries_at(&past),
-            Err(r) => return r,
+            Err(r) => return r.into_response(),
         },
     };
     Json(scoped_summaries(&p, list)).into_response()
@@ -117,7 +117,7 @@ pub(crate) async fn signals(
         None => twin.signals(q.site.as_deref(), q.line.as_deref(), Utc::now()),
         Some(at) => match crate::past::snapshot(&state, at).await {
             Ok(past) => twin.signals_at(&past, q.site.as_deref(), q.line.as_deref()),
-            Err(r) => return r,
+            Err(r) => return r.into_response(),
         },
     };
     list.retain(|s| {

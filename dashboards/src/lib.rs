@@ -11,11 +11,16 @@ mod maintenance;
 mod past;
 mod settings;
 mod tls;
+mod training;
 mod users;
 
 pub use auth::Access;
 pub use tls::{server_config, TlsError, TlsListener};
 pub use tokio_rustls::rustls::ServerConfig as TlsServerConfig;
+pub use training::{
+    AlertRecord, FaultRecord, Injector, PlannedFault, ScenarioInfo, Summary, Training,
+    TrainingError, TrainingRecord,
+};
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -43,6 +48,9 @@ pub struct AppState {
     pub audit: Option<Arc<audit::AuditTrail>>,
     /// Users, sessions and the login path.
     pub access: Arc<Access>,
+    /// Set only for a twin of simulated plants started for training: scenarios can then be
+    /// run from the web view, and every response is marked as training.
+    pub training: Option<Arc<Training>>,
 }
 
 impl AppState {
@@ -206,6 +214,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/lifecycle", get(maintenance::lifecycle))
         .route("/api/lifecycle/actions", post(maintenance::record))
         .route("/api/audit", get(maintenance::audit_trail))
+        .route("/api/training", get(training::overview))
+        .route("/api/training/start", post(training::start))
+        .route("/api/training/stop", post(training::stop))
+        .route("/api/training/records", get(training::records))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_session,
@@ -216,6 +228,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::security_headers,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            training::mark,
         ))
         .with_state(state)
 }

@@ -41,6 +41,9 @@ pub enum ScenarioError {
 pub struct Scenario {
     #[serde(default)]
     pub name: String,
+    /// What a trainer reads before starting it.
+    #[serde(default)]
+    pub description: String,
     #[serde(default, rename = "fault")]
     pub faults: Vec<Fault>,
 }
@@ -54,6 +57,35 @@ pub struct Fault {
     pub part: String,
     pub after_hours: f64,
     pub factor: f64,
+}
+
+/// The scenarios shipped with the simulator (`sites/scenarios/`), by id (the file name).
+const BUILTIN: [(&str, &str); 3] = [
+    (
+        "press-bearing-hot",
+        include_str!("../scenarios/press-bearing-hot.toml"),
+    ),
+    (
+        "dryer-filter-clogging",
+        include_str!("../scenarios/dryer-filter-clogging.toml"),
+    ),
+    (
+        "press-tooling-worn",
+        include_str!("../scenarios/press-tooling-worn.toml"),
+    ),
+];
+
+/// The built-in scenarios, by id: what a trainer picks from in training mode.
+pub fn builtin_scenarios() -> Result<Vec<(String, Scenario)>, ScenarioError> {
+    BUILTIN
+        .iter()
+        .map(|(id, text)| {
+            Ok((
+                id.to_string(),
+                Scenario::parse(text, &format!("{id}.toml"))?,
+            ))
+        })
+        .collect()
 }
 
 impl Scenario {
@@ -186,6 +218,26 @@ factor = 50.0
             w(&faulty),
             w(&normal)
         );
+    }
+
+    #[test]
+    fn the_builtin_scenarios_parse_and_name_units_the_plants_have() {
+        let scenarios = builtin_scenarios().unwrap();
+        assert_eq!(scenarios.len(), 3);
+        let sites = crate::builtin_sites().unwrap();
+        let start = chrono::Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
+        for (id, sc) in &scenarios {
+            assert!(!sc.name.is_empty() && !sc.description.is_empty(), "{id}");
+            for f in &sc.faults {
+                let site = sites.iter().find(|s| s.id == f.site).expect(&f.site);
+                let mut plant = Plant::new(site, 1, start);
+                let part = Part::parse(&f.part).unwrap();
+                assert!(
+                    plant.inject(&f.line, &f.equipment, part, f.factor),
+                    "{id}: {f:?} must hit a real unit and part"
+                );
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use model::{Cursor, Historian, HistorianError, Sample};
-use pharmatwin_dashboards::{Access, AppState};
+use pharmatwin_dashboards::{Access, AppState, Injector, PlannedFault, ScenarioInfo, Training};
 use tower::ServiceExt;
 use twin_core::{PartRisk, Twin};
 
@@ -133,6 +133,48 @@ pub fn fixture() -> Fixture {
 }
 
 fn router(dir: &tempfile::TempDir, twin: Arc<Twin>, audit: Arc<audit::AuditTrail>) -> Router {
+    router_with(dir, twin, audit, None)
+}
+
+/// The fixture as a training twin: one scenario, `drill`, of two faults (now and one plant
+/// hour later, a second of real time), put into the plants by `inject`.
+pub fn training_fixture(inject: Injector) -> Fixture {
+    let mut f = fixture();
+    let fault = |part: &str, after_plant_hours| PlannedFault {
+        site: "anhui".into(),
+        line: "line-1".into(),
+        equipment: "press-01".into(),
+        part: part.into(),
+        after_plant_hours,
+        factor: 40.0,
+    };
+    let scenario = ScenarioInfo {
+        id: "drill".into(),
+        name: "press drill".into(),
+        description: "bearing now, tooling an hour later".into(),
+        faults: vec![fault("bearing", 0.0), fault("tooling", 1.0)],
+    };
+    let training = Training::new(
+        vec![scenario],
+        inject,
+        3600.0,
+        f.dir.path().join("training-records.jsonl"),
+    );
+    f.router = router_with(
+        &f.dir,
+        f.twin.clone(),
+        f.audit.clone(),
+        Some(Arc::new(training)),
+    );
+    f
+}
+
+fn router_with(
+    dir: &tempfile::TempDir,
+    twin: Arc<Twin>,
+    audit: Arc<audit::AuditTrail>,
+    training: Option<Arc<Training>>,
+) -> Router {
     let users = UserStore::open(&dir.path().join("users.json"), LockoutPolicy::default()).unwrap();
     let state = AppState {
         twin,
@@ -145,6 +187,7 @@ fn router(dir: &tempfile::TempDir, twin: Arc<Twin>, audit: Arc<audit::AuditTrail
             SessionPolicy::default(),
             false,
         )),
+        training,
     };
     pharmatwin_dashboards::router(state)
 }
