@@ -1,0 +1,98 @@
+//! Time travel against the running demo: the views of a past moment are what the store
+//! held then — the same values a trend of that signal shows at that moment — not the live
+//! ones.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{start_demo, wait_for_plants};
+
+#[test]
+fn the_views_of_a_past_moment_are_the_stored_values_of_that_moment() {
+    let demo = start_demo();
+    let api = demo.api("op.anhui");
+    wait_for_plants(&api);
+    std::thread::sleep(Duration::from_secs(3));
+    let moment = chrono::Utc::now() - chrono::Duration::seconds(2);
+    let at = moment.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    // Let the plant move on, so live and past differ.
+    std::thread::sleep(Duration::from_secs(3));
+
+    let then = api
+        .get_json(&format!("/api/signals?site=anhui&line=line-1&at={at}"))
+        .unwrap();
+    let then = then.as_array().unwrap();
+    let live = api.get_json("/api/signals?site=anhui&line=line-1").unwrap();
+    let live = live.as_array().unwrap();
+    assert_eq!(then.len(), live.len(), "the same signals");
+
+    let mut compared = 0;
+    let mut differ = 0;
+    for (past, now) in then.iter().zip(live) {
+        assert_eq!(past["path"], now["path"]);
+        let Some(ts) = past["source_ts"].as_str() else {
+            continue;
+        };
+        let ts = chrono::DateTime::parse_from_rfc3339(ts).unwrap();
+        assert!(
+            ts <= moment,
+            "{}: stamped {ts}, after the moment {moment}",
+            past["path"]
+        );
+        if past["value"] != now["value"] {
+            differ += 1;
+        }
+        // Every 25th signal: its trend up to the moment ends on the same value.
+        if compared * 25 <= then.len() && past["value"].is_number() {
+            let from = (moment - chrono::Duration::minutes(10))
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let to = (moment + chrono::Duration::milliseconds(1))
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let h = api
+                .get_json(&format!(
+                    "/api/history?path={}&from={from}&to={to}",
+                    past["path"].as_str().unwrap()
+                ))
+                .unwrap();
+            let last = h["points"]
+                .as_array()
+                .and_then(|p| p.last())
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(last["v"], past["value"], "{}: {h}", past["path"]);
+            compared += 1;
+        }
+    }
+    assert!(
+        compared >= 5,
+        "compared {compared} signals with their trends"
+    );
+    assert!(
+        differ > 10,
+        "only {differ} signals changed since the moment: not the past?"
+    );
+
+    // The line view of that moment: the press's state then, and fresh as of then.
+    let sites = api.get_json(&format!("/api/sites?at={at}")).unwrap();
+    assert_eq!(sites.as_array().unwrap().len(), 1, "still only Anhui");
+    let press = sites[0]["lines"][0]["equipment"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "press-01")
+        .unwrap()
+        .clone();
+    let state = then
+        .iter()
+        .find(|s| s["equipment"] == "press-01" && s["signal"] == "state")
+        .unwrap();
+    assert_eq!(press["state"].as_str(), state["value"].as_str());
+    let fresh: u64 = sites[0]["fresh"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(fresh > 100, "values were fresh at that moment: {fresh}");
+}
