@@ -96,3 +96,92 @@ fn the_views_of_a_past_moment_are_the_stored_values_of_that_moment() {
         .sum();
     assert!(fresh > 100, "values were fresh at that moment: {fresh}");
 }
+
+/// The live stream a line view follows: every update is the twin's newer version, shown
+/// within a second of it entering the twin, with the line's values moving and their quality.
+#[test]
+fn the_line_stream_pushes_newer_values_within_a_second() {
+    use std::io::{BufRead, BufReader};
+
+    let demo = start_demo();
+    let api = demo.api("op.anhui");
+    wait_for_plants(&api);
+    let resp = api
+        .get("/api/events?site=anhui&line=line-1")
+        .timeout(Duration::from_secs(30))
+        .call()
+        .unwrap();
+    assert_eq!(resp.content_type(), "text/event-stream");
+    let mut lines = BufReader::new(resp.into_reader()).lines();
+    let (mut kind, mut versions, mut behind_ms, mut readings) = (
+        String::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::<serde_json::Value>::new(),
+    );
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(8) {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(k) = line.strip_prefix("event: ") {
+            kind = k.to_string();
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            let doc: serde_json::Value = serde_json::from_str(data).unwrap();
+            match kind.as_str() {
+                "version" => {
+                    versions.push(doc["version"].as_u64().unwrap());
+                    if let Some(since) = doc["oldest_unshown_at"].as_str() {
+                        let since = chrono::DateTime::parse_from_rfc3339(since).unwrap();
+                        behind_ms.push((chrono::Utc::now() - since.to_utc()).num_milliseconds());
+                    }
+                }
+                "sites" => {
+                    let ids: Vec<&str> = doc
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s["id"].as_str().unwrap())
+                        .collect();
+                    assert_eq!(ids, vec!["anhui"], "the stream keeps to the user's scope");
+                }
+                "signals" => readings.push(doc),
+                other => panic!("unexpected event `{other}`"),
+            }
+        }
+    }
+    assert!(
+        versions.len() >= 6,
+        "about two updates a second: {versions:?}"
+    );
+    assert!(
+        versions.windows(2).all(|w| w[0] < w[1]),
+        "each update newer: {versions:?}"
+    );
+    assert_eq!(
+        readings.len(),
+        versions.len(),
+        "the line's readings with every update"
+    );
+    // Generous for a loaded CI machine; the load benchmark reports the real figures.
+    assert!(
+        behind_ms.iter().all(|ms| *ms < 1_000),
+        "behind the twin: {behind_ms:?} ms"
+    );
+    let (first, last) = (&readings[0], readings.last().unwrap());
+    let changed = first
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(last.as_array().unwrap())
+        .filter(|(a, b)| a["value"] != b["value"])
+        .count();
+    assert!(changed > 10, "live values move: {changed} changed");
+    assert!(
+        last.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["quality_severity"].is_string()
+                && r["source_ts"].is_string()
+                && r["age_s"].is_number()),
+        "each reading says how good and how old it is"
+    );
+}

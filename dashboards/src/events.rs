@@ -19,11 +19,10 @@ use std::{
 };
 
 use axum::{
+    body::{Body, Bytes},
     extract::{Query, State},
-    response::{
-        sse::{Event, KeepAlive, Sse},
-        IntoResponse, Response,
-    },
+    http::header,
+    response::{IntoResponse, Response},
     Extension,
 };
 use serde::{Deserialize, Serialize};
@@ -36,28 +35,28 @@ const MIN_GAP: Duration = Duration::from_millis(500);
 
 /// What changes of a signal, as the `signals` event carries it.
 #[derive(Debug, Serialize)]
-struct Reading<'a> {
-    path: &'a str,
-    value: &'a Option<model::Value>,
+struct Reading {
+    path: String,
+    value: Option<model::Value>,
     quality: Option<u32>,
     quality_severity: Option<&'static str>,
     source_ts: Option<chrono::DateTime<chrono::Utc>>,
     age_s: Option<f64>,
     excursion: bool,
-    error: &'a Option<String>,
+    error: Option<String>,
 }
 
-impl<'a> From<&'a twin_core::SignalView> for Reading<'a> {
-    fn from(s: &'a twin_core::SignalView) -> Self {
+impl From<twin_core::SignalView> for Reading {
+    fn from(s: twin_core::SignalView) -> Self {
         Reading {
-            path: &s.path,
-            value: &s.value,
+            path: s.path,
+            value: s.value,
             quality: s.quality,
             quality_severity: s.quality_severity,
             source_ts: s.source_ts,
             age_s: s.age_s,
             excursion: s.excursion,
-            error: &s.error,
+            error: s.error,
         }
     }
 }
@@ -66,7 +65,8 @@ impl<'a> From<&'a twin_core::SignalView> for Reading<'a> {
 const QUIET_REFRESH: Duration = Duration::from_secs(5);
 
 /// A view encoded once for every viewer who may see the same thing: two hundred viewers of
-/// the overview cost one serialisation per update, not two hundred.
+/// the overview cost one serialisation and one buffer per update, not two hundred — each
+/// viewer's stream sends the same bytes.
 #[derive(Debug, Default)]
 pub(crate) struct Frames {
     by_key: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Frame>>>>>,
@@ -76,7 +76,7 @@ pub(crate) struct Frames {
 struct Frame {
     version: u64,
     built: Instant,
-    json: Arc<str>,
+    bytes: Bytes,
 }
 
 /// A frame of the same version is reused this long; after that it is rebuilt anyway, since
@@ -84,12 +84,14 @@ struct Frame {
 const FRAME_REUSE: Duration = Duration::from_secs(1);
 
 impl Frames {
-    async fn get(
+    /// The `event` frame of `key` at `version`, built by `build` if nobody has yet.
+    async fn get<T: Serialize>(
         &self,
         key: String,
+        event: &str,
         version: u64,
-        build: impl FnOnce() -> Result<String, serde_json::Error>,
-    ) -> Result<Arc<str>, serde_json::Error> {
+        build: impl FnOnce() -> T,
+    ) -> Result<Bytes, serde_json::Error> {
         let slot = self
             .by_key
             .lock()
@@ -103,16 +105,24 @@ impl Frames {
             .as_ref()
             .filter(|f| f.version == version && f.built.elapsed() < FRAME_REUSE)
         {
-            return Ok(f.json.clone());
+            return Ok(f.bytes.clone());
         }
-        let json: Arc<str> = build()?.into();
+        let bytes = sse_frame(event, version, &build())?;
         *frame = Some(Frame {
             version,
             built: Instant::now(),
-            json: json.clone(),
+            bytes: bytes.clone(),
         });
-        Ok(json)
+        Ok(bytes)
     }
+}
+
+/// One server-sent event. Compact JSON holds no line break, so one `data:` line carries it.
+fn sse_frame(event: &str, id: u64, data: &impl Serialize) -> Result<Bytes, serde_json::Error> {
+    let mut buf = format!("event: {event}\nid: {id}\ndata: ").into_bytes();
+    serde_json::to_writer(&mut buf, data)?;
+    buf.extend_from_slice(b"\n\n");
+    Ok(Bytes::from(buf))
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,7 +164,6 @@ pub(crate) async fn stream(
             }
             // Read before the views: the views are at least this new.
             let version = twin.version();
-            let id = version.to_string();
             // How long the oldest change this viewer has not seen yet has been waiting:
             // what "at most a second behind the store" is measured by.
             let waiting_since = match shown {
@@ -169,28 +178,28 @@ pub(crate) async fn stream(
                 "sent_at": now,
             });
             shown = Some(version);
-            match Event::default().event("version").id(id.clone()).json_data(&stamp) {
-                Ok(ev) => yield Ok::<_, Infallible>(ev),
+            match sse_frame("version", version, &stamp) {
+                Ok(b) => yield Ok::<_, Infallible>(b),
                 Err(e) => tracing::warn!(error = %e, "cannot encode the version"),
             }
             let summaries = frames
-                .get(scope_key.clone(), version, || {
-                    serde_json::to_string(&scoped_summaries(&p, twin.site_summaries(now)))
+                .get(scope_key.clone(), "sites", version, || {
+                    scoped_summaries(&p, twin.site_summaries(now))
                 })
                 .await;
             match summaries {
-                Ok(json) => yield Ok(Event::default().event("sites").id(id.clone()).data(&*json)),
+                Ok(b) => yield Ok(b),
                 Err(e) => tracing::warn!(error = %e, "cannot encode site summaries"),
             }
             if let Some((site, line)) = &line {
                 let signals = frames
-                    .get(format!("signals {site}/{line}"), version, || {
+                    .get(format!("signals {site}/{line}"), "signals", version, || {
                         let list = twin.signals(Some(site), Some(line), now);
-                        serde_json::to_string(&list.iter().map(Reading::from).collect::<Vec<_>>())
+                        list.into_iter().map(Reading::from).collect::<Vec<_>>()
                     })
                     .await;
                 match signals {
-                    Ok(json) => yield Ok(Event::default().event("signals").id(id).data(&*json)),
+                    Ok(b) => yield Ok(b),
                     Err(e) => tracing::warn!(error = %e, "cannot encode signals"),
                 }
             }
@@ -198,13 +207,27 @@ pub(crate) async fn stream(
             // Wait for the next change; a slow client that lagged just gets the newest state.
             // Without changes the views are sent again now and then anyway: values age, and
             // a plant that went quiet must turn stale on the page, not stay green.
-            match tokio::time::timeout(QUIET_REFRESH, changes.recv()).await {
-                Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) | Err(_) => {}
-                Ok(Err(RecvError::Closed)) => break,
+            // A notice of a version already shown (sent while this one was being read) is
+            // no change.
+            let quiet_until = tokio::time::Instant::now() + QUIET_REFRESH;
+            let closed = loop {
+                match tokio::time::timeout_at(quiet_until, changes.recv()).await {
+                    Ok(Ok(v)) if v <= version => continue,
+                    Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) | Err(_) => break false,
+                    Ok(Err(RecvError::Closed)) => break true,
+                }
+            };
+            if closed {
+                break;
             }
         }
     };
-    Sse::new(events)
-        .keep_alive(KeepAlive::default())
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(events),
+    )
         .into_response()
 }
