@@ -199,12 +199,7 @@ impl Twin {
                     fresh.push((i, &s.value, s.source_ts));
                     if let (Some(spec), Some(x)) = (self.spec_of(i), s.value.as_f64()) {
                         if s.quality.is_good() {
-                            let executing = self.unit_state[i].is_none_or(|st| {
-                                live[st].as_ref().is_some_and(
-                                    |v| matches!(&v.value, Value::Text(t) if t == "EXECUTE"),
-                                )
-                            });
-                            let outside = executing && !spec.contains(x);
+                            let outside = self.spec_applies(i, &live) && !spec.contains(x);
                             checked.push((i, &s.value, outside, s.source_ts));
                         }
                     }
@@ -302,6 +297,16 @@ impl Twin {
             None => errors.remove(&i),
         };
         true
+    }
+
+    /// Whether signal `i`'s specification holds now: always, or while its unit executes
+    /// (a dryer's exhaust is not "too cold" while it is stopped).
+    pub(crate) fn spec_applies(&self, i: usize, live: &[Option<LiveValue>]) -> bool {
+        self.unit_state[i].is_none_or(|st| {
+            live[st]
+                .as_ref()
+                .is_some_and(|v| matches!(&v.value, Value::Text(t) if t == "EXECUTE"))
+        })
     }
 
     fn spec_of(&self, i: usize) -> Option<model::Range> {

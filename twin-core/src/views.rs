@@ -229,7 +229,8 @@ impl Twin {
                     age_s: lv.map(|v| age_secs(v, now)),
                     limits: sig.limits,
                     spec: sig.spec,
-                    excursion: lv.is_some_and(|v| out_of_spec(sig.spec, v)),
+                    excursion: lv.is_some_and(|v| out_of_spec(sig.spec, v))
+                        && self.spec_applies(i, live),
                     error: errors.get(&i).cloned(),
                 })
             })
@@ -263,7 +264,8 @@ impl Twin {
                 if age_secs(v, now) < FRESH_SECS as f64 {
                     count.fresh += 1;
                 }
-                if out_of_spec(sig.spec, v) {
+                // Counted as the alert board counts them: only where the spec holds now.
+                if out_of_spec(sig.spec, v) && self.spec_applies(i, live) {
                     sum.excursions += 1;
                 }
             }
@@ -305,6 +307,9 @@ impl Twin {
                 .filter(|e| !matches!(e.kind.as_deref(), Some(ROOM_KIND) | Some(CONTROL_KIND)))
                 .map(|e| {
                     let state = get(e, "state");
+                    // As the alert board: a unit's specifications hold while it executes.
+                    let executing =
+                        state.is_none_or(|v| matches!(&v.value, Value::Text(t) if t == "EXECUTE"));
                     EquipmentView {
                         id: e.id.clone(),
                         name: e.name.clone(),
@@ -312,11 +317,14 @@ impl Twin {
                         room: e.room.clone(),
                         state: state.map(|v| v.value.to_string()),
                         state_since: state.map(|v| v.source_ts),
-                        excursions: e
-                            .signals
-                            .iter()
-                            .filter(|s| get(e, &s.id).is_some_and(|v| out_of_spec(s.spec, v)))
-                            .count(),
+                        excursions: if executing {
+                            e.signals
+                                .iter()
+                                .filter(|s| get(e, &s.id).is_some_and(|v| out_of_spec(s.spec, v)))
+                                .count()
+                        } else {
+                            0
+                        },
                     }
                 })
                 .collect(),
@@ -466,7 +474,7 @@ mod tests {
         let state = "s1/osd/line-1/press-01/state";
         twin.apply(&[
             sample(&twin, speed, Value::Float(50.0), 5000),
-            sample(&twin, state, Value::Text("EXECUTE".into()), 5000),
+            sample(&twin, state, Value::Text("HELD".into()), 5000),
         ]);
         let paths = twin.signal_paths();
         assert_eq!(paths.len(), twin.signal_count());
@@ -474,7 +482,7 @@ mod tests {
             .iter()
             .map(|p| match p.as_str() {
                 p if p == speed => Some(sample(&twin, speed, Value::Float(120.0), 995)),
-                p if p == state => Some(sample(&twin, state, Value::Text("HELD".into()), 900)),
+                p if p == state => Some(sample(&twin, state, Value::Text("EXECUTE".into()), 900)),
                 _ => None,
             })
             .collect();
@@ -492,9 +500,12 @@ mod tests {
             Some(5.0),
             "aged against the moment, not against now"
         );
-        assert!(sp.excursion, "120 was above the 100 spec then");
+        assert!(
+            sp.excursion,
+            "120 was above the 100 spec of the running press then"
+        );
         let sum = &twin.site_summaries_at(&past)[0];
-        assert_eq!(sum.lines[0].equipment[0].state.as_deref(), Some("HELD"));
+        assert_eq!(sum.lines[0].equipment[0].state.as_deref(), Some("EXECUTE"));
         assert_eq!(
             sum.fresh[&model::Category::Machine],
             1,
@@ -505,5 +516,29 @@ mod tests {
         let now = twin.signals(Some("s1"), Some("line-1"), chrono::Utc::now());
         let live = now.iter().find(|s| s.path == speed).unwrap();
         assert_eq!(live.value, Some(Value::Float(50.0)));
+    }
+
+    #[test]
+    fn a_stopped_unit_out_of_its_process_spec_is_no_excursion() {
+        let twin = Twin::new(vec![Arc::new(test_site())]);
+        let speed = "s1/osd/line-1/press-01/speed";
+        let state = "s1/osd/line-1/press-01/state";
+        twin.apply(&[
+            sample(&twin, state, Value::Text("STOPPED".into()), 1000),
+            sample(&twin, speed, Value::Float(0.0), 1000),
+        ]);
+        let now = chrono::Utc.timestamp_opt(1001, 0).unwrap();
+        let count = |twin: &Twin| {
+            let sum = &twin.site_summaries(now)[0];
+            let sig = twin.signals(None, None, now);
+            (
+                sum.excursions,
+                sum.lines[0].equipment[0].excursions,
+                sig.iter().find(|s| s.path == speed).unwrap().excursion,
+            )
+        };
+        assert_eq!(count(&twin), (0, 0, false), "speed 0 of a stopped press");
+        twin.apply(&[sample(&twin, state, Value::Text("EXECUTE".into()), 1001)]);
+        assert_eq!(count(&twin), (1, 1, true), "speed 0 of a running press");
     }
 }
