@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod events;
 mod maintenance;
+mod metrics;
 mod past;
 mod settings;
 mod tls;
@@ -187,6 +188,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/signals", get(api::signals))
         .route("/api/history", get(api::history))
         .route("/api/diagnostics", get(api::diagnostics))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/batches", get(api::batches))
         .route("/api/batches/{id}", get(api::batch))
         .route("/api/alerts", get(api::alerts))

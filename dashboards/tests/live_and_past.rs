@@ -46,6 +46,20 @@ async fn a_line_stream_and_a_past_moment_are_only_for_who_may_see_them() {
     assert_eq!(ids, vec!["anhui"]);
     assert_eq!(a.json[0]["with_value"], 0, "nothing stored, nothing shown");
 
+    // Connector health for a monitoring system: diagnostics rights only.
+    assert_eq!(f.get("/metrics", &op).await.status, StatusCode::FORBIDDEN);
+    let m = f.get("/metrics", &f.login("hq").await).await;
+    assert_eq!(m.status, StatusCode::OK);
+    assert!(m.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert!(
+        m.text.contains("# TYPE pharmatwin_twin_version counter"),
+        "{}",
+        m.text
+    );
+
     let future = (chrono::Utc::now() + chrono::Duration::hours(1))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let a = f.get(&format!("/api/sites?at={future}"), &op).await;

@@ -1,6 +1,7 @@
-//! Time travel against the running demo: the views of a past moment are what the store
-//! held then — the same values a trend of that signal shows at that moment — not the live
-//! ones.
+//! The live and the past views against the running demo: time travel shows what the store
+//! held at a moment — the same values a trend of that signal shows then — not the live
+//! ones; the live stream pushes each newer state within a second; `/metrics` reports the
+//! connectors to a monitoring system.
 
 mod common;
 
