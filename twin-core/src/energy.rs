@@ -174,24 +174,9 @@ mod tests {
 
     fn record(start: i64, end: Option<i64>, size_kg: Option<f64>) -> BatchRecord {
         BatchRecord {
-            id: "B1".into(),
-            site: "anhui".into(),
-            line: "line-1".into(),
             product: Some("Metformin".into()),
-            recipe: None,
-            recipe_version: None,
-            sop_version: None,
             size_kg,
-            start: t(start),
-            end: end.map(t),
-            from_start: true,
-            phases: Vec::new(),
-            lots: Default::default(),
-            operators: Default::default(),
-            shift_leads: Default::default(),
-            equipment: Default::default(),
-            params: Default::default(),
-            lab: Default::default(),
+            ..BatchRecord::bare("B1", "anhui", "line-1", t(start), end.map(t))
         }
     }
 
