@@ -6,11 +6,14 @@
 mod alerts;
 mod api;
 mod auth;
+mod costs;
 mod events;
+mod export;
 mod maintenance;
 mod settings;
 mod tls;
 mod users;
+mod work_orders;
 
 pub use auth::Access;
 pub use tls::{server_config, TlsError, TlsListener};
@@ -205,6 +208,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/lifecycle", get(maintenance::lifecycle))
         .route("/api/lifecycle/actions", post(maintenance::record))
         .route("/api/audit", get(maintenance::audit_trail))
+        .route("/api/costs", get(costs::costs))
+        .route(
+            "/api/work-orders",
+            get(work_orders::list).post(work_orders::create),
+        )
+        .route("/api/work-orders/{id}/close", post(work_orders::close))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_session,
