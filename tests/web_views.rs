@@ -396,7 +396,8 @@ fn line_and_equipment_views(admin: &Api) {
     let live: Vec<_> = cells
         .iter()
         .filter(|(_, st, text)| {
-            (st == "ok" || st == "out") && text.replace(',', "").parse::<f64>().is_ok()
+            ["ok", "out", "idle"].contains(&st.as_str())
+                && text.replace(',', "").parse::<f64>().is_ok()
         })
         .collect();
     assert!(live.len() >= 5, "live numeric values: {cells:?}");

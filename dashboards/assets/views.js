@@ -74,19 +74,26 @@ function sigStatus(x){
   if (x.quality_severity === "uncertain") return "uncertain";
   return x.excursion ? "out" : "ok";
 }
+// A process specification holds while its unit executes (as the alert board has it): out
+// of it at an idle unit is shown, not alarmed.
+function processStatus(x, executing){
+  const st = sigStatus(x);
+  return st === "out" && !executing ? "idle" : st;
+}
 function showValue(x, d){
   const st = sigStatus(x);
   if (st === "bad") return "Bad";
   if (st === "missing") return x && x.error ? "error" : "–";
   return fmt(x.value, d);
 }
-function valueCell(x, d){
-  const st = sigStatus(x);
-  const why = st === "stale" ? `stale: ${fmt(x.age_s, 0)} s old` : st === "bad" ? `quality Bad (0x${(x.quality >>> 0).toString(16)})` : st === "out" ? "outside its specification" : st;
+function valueCell(x, d, status){
+  const st = status || sigStatus(x);
+  const why = st === "stale" ? `stale: ${fmt(x.age_s, 0)} s old` : st === "bad" ? `quality Bad (0x${(x.quality >>> 0).toString(16)})` : st === "out" ? "outside its specification" :
+    st === "idle" ? "outside its specification, which holds while the unit executes" : st;
   return `<td class="v st-${st}" data-path="${esc(x && x.path)}" data-status="${st}" data-csv="${esc(x && x.value)}" title="${esc(why)}">${esc(showValue(x, d))}${st === "stale" ? ' <span class="stale">stale</span>' : ""}</td>`;
 }
 const specText = s => s ? `${fmt(s.low)} … ${fmt(s.high)}` : "–";
-const STATUS_LABEL = {ok: "in spec / 合格", out: "OUT / 超限", bad: "Bad / 坏值", stale: "stale / 过期", uncertain: "uncertain / 不确定", missing: "no value / 无值"};
+const STATUS_LABEL = {idle: "unit not executing / 未运行", ok: "in spec / 合格", out: "OUT / 超限", bad: "Bad / 坏值", stale: "stale / 过期", uncertain: "uncertain / 不确定", missing: "no value / 无值"};
 
 /* ---------- group overview (HQ): the plants side by side on one template ---------- */
 let oee = null, costs = null, batchesAll = [];
@@ -240,18 +247,21 @@ function renderLineView(){
     const st = (signalOf(e.id, "state") || {});
     const state = sigStatus(st) === "bad" ? "Bad" : (e.state || "");
     const keys = lineSignals.filter(x => x.equipment === e.id && isKey(x)).slice(0, 3);
+    const run = e.state === "EXECUTE";
     const op = signalOf(e.id, "operator"), qual = signalOf(e.id, "operator_qualified");
     return (i ? '<span class="arr" aria-hidden="true">➜</span>' : "") +
       `<a class="eq node" href="#/equipment/${[s.id, l.id, e.id].map(encodeURIComponent).join("/")}" data-flow-index="${i}" data-equipment="${esc(e.id)}" data-state="${esc(state)}" title="${esc(e.name)}">
         <div class="k">${esc(prettyName(e.kind, e.id))}</div><div class="nm">${esc(e.name)}</div><div class="s">${esc(state || "—")}</div>
-        <div class="pv">${keys.map(x => `<span data-path="${esc(x.path)}" class="st-${sigStatus(x)}">${esc(x.signal.replace(/_/g, " "))} <b>${esc(showValue(x))}</b> ${esc(x.unit)}</span>`).join("")}</div>
+        <div class="pv">${keys.map(x => `<span data-path="${esc(x.path)}" class="st-${processStatus(x, run)}">${esc(x.signal.replace(/_/g, " "))} <b>${esc(showValue(x))}</b> ${esc(x.unit)}</span>`).join("")}</div>
         ${op ? `<div class="op${qual && qual.value === false ? " warn" : ""}">operator ${esc(showValue(op))}${qual && qual.value === false ? " · not qualified" : ""}</div>` : ""}
         ${e.excursions ? `<span class="x">${e.excursions}</span>` : ""}</a>`;
   }).join("");
   // Key process values of every unit against their specification.
-  const pvRows = eqs.flatMap(e => lineSignals.filter(x => x.equipment === e.id && isKey(x)).map(x =>
-    `<tr data-signal-row="${esc(x.path)}"><td>${esc(e.name)}</td><td>${esc(x.signal)}</td>${valueCell(x)}<td>${esc(x.unit)}</td>
-      <td class="n" data-csv="${esc(x.spec && x.spec.low)}…${esc(x.spec && x.spec.high)}">${specText(x.spec)}</td><td><span class="tag st-${sigStatus(x)}">${STATUS_LABEL[sigStatus(x)]}</span></td></tr>`)).join("");
+  const pvRows = eqs.flatMap(e => lineSignals.filter(x => x.equipment === e.id && isKey(x)).map(x => {
+    const st = processStatus(x, e.state === "EXECUTE");
+    return `<tr data-signal-row="${esc(x.path)}"><td>${esc(e.name)}</td><td>${esc(x.signal)}</td>${valueCell(x, undefined, st)}<td>${esc(x.unit)}</td>
+      <td class="n" data-csv="${esc(x.spec && x.spec.low)}…${esc(x.spec && x.spec.high)}">${specText(x.spec)}</td><td><span class="tag st-${st}">${STATUS_LABEL[st]}</span></td></tr>`;
+  })).join("");
   // The rooms against their cleanroom grade's limits.
   const ENV = [["temperature", "T"], ["humidity", "RH"], ["diff_pressure", "ΔP"], ["particles_0_5um", "≥0.5 µm"], ["particles_5um", "≥5 µm"]];
   const envRows = (l.rooms || []).flatMap(r => ENV.map(([k, lab]) => {
