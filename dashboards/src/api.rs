@@ -136,6 +136,8 @@ pub(crate) struct HistoryQuery {
     to: Option<DateTime<Utc>>,
     /// Cut the window to one batch: its start to its end (or now, while it runs).
     batch: Option<String>,
+    /// `csv` for a download of the window (`export::history_csv`); JSON otherwise.
+    format: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -177,7 +179,18 @@ pub(crate) async fn history(
     if from >= to {
         return error(StatusCode::BAD_REQUEST, "`from` must be before `to`");
     }
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(f) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("format `{f}`: json or csv"),
+            )
+        }
+    };
     match state.historian.query(&q.path, from, to).await {
+        Ok(samples) if csv => crate::export::history_csv(&q.path, from, to, &samples),
         Ok(samples) => Json(json!({
             "path": q.path,
             // The tags as the store keeps them, so a reader can see what was written.

@@ -6,7 +6,9 @@
 mod alerts;
 mod api;
 mod auth;
+mod costs;
 mod events;
+mod export;
 mod maintenance;
 mod metrics;
 mod past;
@@ -14,6 +16,7 @@ mod settings;
 mod tls;
 mod training;
 mod users;
+mod work_orders;
 
 pub use auth::Access;
 pub use tls::{server_config, TlsError, TlsListener};
@@ -165,6 +168,22 @@ async fn echarts_js() -> impl axum::response::IntoResponse {
     )
 }
 
+/// The page's second script (group, line and equipment views, work orders, CSV), kept apart
+/// from `index.html` so each stays readable; it changes only with the binary.
+const VIEWS_JS: &str = include_str!("../assets/views.js");
+
+async fn views_js() -> impl axum::response::IntoResponse {
+    use axum::http::header;
+    (
+        [
+            (header::CONTENT_TYPE, "application/javascript"),
+            // Revalidated on every load: it changes with the page, which is not cached.
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        VIEWS_JS,
+    )
+}
+
 /// No request body the API takes comes near this; bigger ones are refused before parsing.
 const MAX_BODY: usize = 64 * 1024;
 
@@ -175,6 +194,7 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(auth::login_page))
         .route("/api/health", get(api::health))
         .route("/assets/echarts.min.js", get(echarts_js))
+        .route("/assets/views.js", get(views_js))
         .route("/api/login", post(auth::login));
     let guarded = Router::new()
         .route("/api/me", get(auth::whoami))
@@ -220,6 +240,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/training/start", post(training::start))
         .route("/api/training/stop", post(training::stop))
         .route("/api/training/records", get(training::records))
+        .route("/api/costs", get(costs::costs))
+        .route(
+            "/api/work-orders",
+            get(work_orders::list).post(work_orders::create),
+        )
+        .route("/api/work-orders/{id}/close", post(work_orders::close))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_session,

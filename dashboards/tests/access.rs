@@ -20,6 +20,10 @@ const SHENZHEN_READS: &[&str] = &[
     "/api/lifecycle?site=shenzhen",
     "/api/oee?site=shenzhen",
     "/api/alerts/all?site=shenzhen",
+    "/api/costs?site=shenzhen",
+    "/api/costs?site=shenzhen&line=line-1",
+    "/api/work-orders?site=shenzhen",
+    "/api/history?path=shenzhen/osd/line-1/press-01/speed&format=csv",
 ];
 
 #[tokio::test]
@@ -249,6 +253,8 @@ async fn without_a_session_every_route_but_the_login_is_closed() {
         "/api/audit",
         "/api/me",
         "/api/users",
+        "/api/costs",
+        "/api/work-orders",
     ] {
         let a = f.send(get(path, None)).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{path}");
@@ -264,6 +270,8 @@ async fn without_a_session_every_route_but_the_login_is_closed() {
         "/api/users/admin",
         "/api/tickets",
         "/api/logout",
+        "/api/work-orders",
+        "/api/work-orders/WO-00001/close",
     ] {
         let a = f.send(post_json(path, None, json!({}))).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{path}");
@@ -679,4 +687,156 @@ async fn one_alert_list_per_user_with_signed_acknowledgement_and_shelving() {
         actions.contains(&"alert.shelve".to_string())
             && actions.contains(&"alert.acknowledge".to_string())
     );
+}
+
+#[tokio::test]
+async fn work_orders_are_created_and_closed_with_a_signature_within_the_users_sites() {
+    let f = fixture();
+    let maint = f.login("maint.anhui").await;
+    let op = f.login("op.anhui").await;
+    let sig = json!({ "password": PASSWORD, "meaning": "performed" });
+    let due = (chrono::Utc::now() + chrono::Duration::hours(24)).to_rfc3339();
+    let order = |site: &str| {
+        json!({ "site": site, "line": "line-1", "equipment": "press-01", "part": "bearing",
+                "kind": "maintenance", "reason": "vibration rising", "due": due })
+    };
+
+    // Not their site, not their role, no reason: refused, nothing written.
+    let a = f.post("/api/work-orders", &maint, order("shenzhen")).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text);
+    let a = f.post("/api/work-orders", &op, order("anhui")).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text);
+    let mut no_reason = order("anhui");
+    no_reason["reason"] = json!(" ");
+    let a = f.post("/api/work-orders", &maint, no_reason).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text);
+    let mut no_unit = order("anhui");
+    no_unit["equipment"] = json!("press-99");
+    let a = f.post("/api/work-orders", &maint, no_unit).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.text);
+
+    let a = f.post("/api/work-orders", &maint, order("anhui")).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let id = a.json["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        a.json["reset_counters"], true,
+        "maintenance resets by default"
+    );
+    let listed = f.get("/api/work-orders?state=open", &op).await.json;
+    assert_eq!(listed[0]["id"], id.as_str(), "{listed}");
+    assert_eq!(listed[0]["requested_by"], "maint.anhui");
+    assert_eq!(listed[0]["state"], "open");
+    let shenzhen_op = f.login("op.shenzhen").await;
+    let theirs = f.get("/api/work-orders", &shenzhen_op).await.json;
+    assert_eq!(
+        theirs,
+        json!([]),
+        "Anhui's orders are not Shenzhen's to see"
+    );
+
+    // Closing: an operator may not, a closing without the password is refused.
+    let close = format!("/api/work-orders/{id}/close");
+    let a = f.post(&close, &op, json!({ "signature": sig })).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text);
+    let a = f.post(&close, &maint, json!({ "comment": "done" })).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text);
+    let a = f
+        .post(
+            &close,
+            &maint,
+            json!({ "comment": "bearing renewed", "signature": sig }),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert!(
+        a.json["closed"]["signature"]
+            .as_str()
+            .unwrap()
+            .contains("Printed maint.anhui (maint.anhui), performed"),
+        "{}",
+        a.text
+    );
+    let a = f.post(&close, &maint, json!({ "signature": sig })).await;
+    assert_eq!(a.status, StatusCode::CONFLICT, "closed once: {}", a.text);
+
+    // The unit's lifecycle holds the maintenance under the work order's number.
+    let units = f.get("/api/lifecycle?site=anhui", &maint).await.json;
+    let press = units
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["line"] == "line-1" && u["equipment"] == "press-01")
+        .unwrap();
+    assert_eq!(press["history"][0]["work_order"], id.as_str(), "{press}");
+    assert!(press["last_maintenance"].is_string());
+
+    let actions: Vec<_> = f
+        .audit_actions()
+        .into_iter()
+        .filter(|(_, a, _)| a.starts_with("workorder."))
+        .map(|(u, a, _)| (u, a))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("maint.anhui".to_string(), "workorder.create".to_string()),
+            ("maint.anhui".to_string(), "workorder.close".to_string())
+        ]
+    );
+    // The trail is the store: a restarted web view lists the order closed.
+    let again = restart(&f);
+    let token = again.login("maint.anhui").await;
+    let listed = again
+        .get("/api/work-orders?state=closed", &token)
+        .await
+        .json;
+    assert_eq!(listed[0]["id"], id.as_str(), "{listed}");
+    assert_eq!(listed[0]["closed"]["by"], "maint.anhui");
+}
+
+#[tokio::test]
+async fn costs_and_csv_history_answer_within_the_users_sites() {
+    let f = fixture();
+    let hq = f.login("hq").await;
+    let all = f.get("/api/costs", &hq).await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.text);
+    let sites: Vec<_> = all.json["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["site"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(sites, ["shenzhen", "anhui", "sichuan"]);
+    assert_eq!(
+        all.json["sites"][1]["tariff"]["energy_per_kwh"], 0.69,
+        "Anhui's tariff"
+    );
+    let op = f.login("op.anhui").await;
+    let own = f.get("/api/costs", &op).await.json;
+    assert_eq!(own["sites"].as_array().unwrap().len(), 1);
+    assert_eq!(own["sites"][0]["site"], "anhui");
+
+    let csv = f
+        .get(
+            "/api/history?path=anhui/osd/line-1/press-01/turret_speed&format=csv",
+            &op,
+        )
+        .await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.text);
+    assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
+    let disposition = csv.headers["content-disposition"].to_str().unwrap();
+    assert!(
+        disposition.starts_with("attachment; filename=\"anhui_osd_line-1_press-01_turret_speed_"),
+        "{disposition}"
+    );
+    assert!(csv
+        .text
+        .starts_with("time_utc,value,quality_code,quality\n"));
+    let bad = f
+        .get(
+            "/api/history?path=anhui/osd/line-1/press-01/turret_speed&format=xlsx",
+            &op,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }

@@ -93,7 +93,7 @@ fn post_path() -> impl Strategy<Value = String> {
         any::<u64>().prop_map(|n| n.to_string()),
         "[a-zA-Z0-9%._-]{0,12}",
     ];
-    (0..9usize, id).prop_map(|(route, id)| match route {
+    (0..11usize, id).prop_map(|(route, id)| match route {
         0 => format!("/api/maintenance/alerts/{id}/acknowledge"),
         1 => format!("/api/maintenance/alerts/{id}/close"),
         2 => "/api/lifecycle/actions".into(),
@@ -102,13 +102,15 @@ fn post_path() -> impl Strategy<Value = String> {
         5 => "/api/users/fuzz.target".into(),
         6 => format!("/api/alerts/board/{id}/acknowledge"),
         7 => format!("/api/alerts/board/{id}/shelve"),
+        8 => "/api/work-orders".into(),
+        9 => format!("/api/work-orders/{id}/close"),
         _ => "/api/login".into(),
     })
 }
 
 fn get_path() -> impl Strategy<Value = String> {
     let q = "[a-zA-Z0-9%=&:./_-]{0,40}";
-    (0..14usize, q).prop_map(|(route, q)| {
+    (0..16usize, q).prop_map(|(route, q)| {
         let base = [
             "/api/sites",
             "/api/signals",
@@ -124,6 +126,8 @@ fn get_path() -> impl Strategy<Value = String> {
             "/api/lifecycle",
             "/api/oee",
             "/api/alerts/all",
+            "/api/costs",
+            "/api/work-orders",
         ][route];
         format!("{base}?{q}")
     })

@@ -181,6 +181,37 @@ pub struct BatchRecord {
 }
 
 impl BatchRecord {
+    /// A record of `id` on `site`/`line` with nothing in it but its times: what tests fill in.
+    #[cfg(test)]
+    pub(crate) fn bare(
+        id: &str,
+        site: &str,
+        line: &str,
+        start: DateTime<Utc>,
+        end: Option<DateTime<Utc>>,
+    ) -> BatchRecord {
+        BatchRecord {
+            id: id.into(),
+            site: site.into(),
+            line: line.into(),
+            product: None,
+            recipe: None,
+            recipe_version: None,
+            sop_version: None,
+            size_kg: None,
+            start,
+            end,
+            from_start: true,
+            phases: Vec::new(),
+            lots: BTreeSet::new(),
+            operators: BTreeSet::new(),
+            shift_leads: BTreeSet::new(),
+            equipment: BTreeSet::new(),
+            params: BTreeMap::new(),
+            lab: BTreeMap::new(),
+        }
+    }
+
     /// Whether `t` falls in the batch (a running batch extends to now).
     pub fn contains(&self, t: DateTime<Utc>) -> bool {
         t >= self.start && self.end.is_none_or(|e| t <= e)

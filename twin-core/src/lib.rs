@@ -8,6 +8,7 @@
 mod alerts;
 mod batches;
 mod condition;
+mod energy;
 mod follow;
 mod lifecycle;
 mod live;
@@ -16,10 +17,12 @@ mod oee;
 mod quality;
 pub mod spc;
 mod views;
+pub mod work_orders;
 
 pub use alerts::{AlertBoard, BoardAlert, BoardError, BoardKind, Shelf};
 pub use batches::{BatchRecord, BatchRecorder, LabValue, ParamStats, PhaseSpan, SETTLED_SUFFIX};
 pub use condition::{watched, ClosedWindow, ConditionMonitor, Driver, PartRisk, WATCHED};
+pub use energy::{batch_cost, summarise, BatchCost, CostSummary, MeterReadings, ENERGY_SIGNAL};
 pub use follow::{follow, FollowError};
 pub use lifecycle::{
     Counters, Lifecycle, LifecycleRecord, LogError, MaintenanceLog, MaintenanceRecord,
@@ -37,6 +40,7 @@ pub use views::{
     BatchView, CategoryCount, EquipmentView, LineView, RoomView, ShiftView, SignalView,
     SiteSummary, Snapshot,
 };
+pub use work_orders::{WorkDone, WorkKind, WorkOrder, WorkOrderError, WorkOrders, WorkRequest};
 
 /// A value is fresh while its source time is younger than this.
 pub const FRESH_SECS: i64 = 10;

@@ -43,10 +43,13 @@ struct Hour {
     rate_s: f64,
     good: f64,
     reject: f64,
+    /// Seconds the press was seen, in any state (idle and complete too).
+    seen_s: f64,
 }
 
 impl Hour {
     fn add(&mut self, o: &Hour) {
+        self.seen_s += o.seen_s;
         self.planned_s += o.planned_s;
         self.run_s += o.run_s;
         self.rate_s += o.rate_s;
@@ -75,6 +78,11 @@ impl Hour {
             reject: self.reject,
             run_h: self.run_s / 3600.0,
             planned_h: self.planned_s / 3600.0,
+            capacity_use: if self.seen_s > 0.0 {
+                self.rate_s / self.seen_s
+            } else {
+                0.0
+            },
         })
     }
 }
@@ -92,6 +100,9 @@ pub struct Figures {
     /// Plant hours executing and planned.
     pub run_h: f64,
     pub planned_h: f64,
+    /// Time executing at rated speed ÷ all the time the press was seen (idle, waiting for
+    /// an order, included): how much of the press's capacity the line used.
+    pub capacity_use: f64,
 }
 
 /// One plant hour of the trend.
@@ -273,6 +284,7 @@ impl LineFold {
         // Time since the press's last sample belongs to the state it was in.
         if let Some(prev) = self.as_of {
             if t > prev && t - prev <= MAX_GAP {
+                self.hour(prev, hour_ms).seen_s += (t - prev).num_milliseconds() as f64 / 1000.0;
                 if let Some(state) = self.state.as_deref().filter(|s| planned(s)) {
                     let dt = (t - prev).num_milliseconds() as f64 / 1000.0;
                     let running = state == "EXECUTE";
@@ -443,6 +455,8 @@ mod tests {
         assert!((fig.performance - 0.8).abs() < 1e-9, "{fig:?}");
         assert!((fig.quality - 0.9).abs() < 1e-9, "{fig:?}");
         assert!((fig.oee - 0.54).abs() < 1e-9, "{fig:?}");
+        // 30 minutes at 80 % of rated speed (24 rated minutes) in the 59 minutes seen.
+        assert!((fig.capacity_use - 24.0 / 59.0).abs() < 1e-9, "{fig:?}");
         assert_eq!(line.trend.len(), 1);
         assert!(
             (s.figures.unwrap().oee - 0.54).abs() < 1e-9,

@@ -223,23 +223,7 @@ mod tests {
         let t =
             Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::hours(12 * i);
         BatchRecord {
-            id: format!("{site}-{i}"),
-            site: site.into(),
-            line: "line-1".into(),
             product: Some("P".into()),
-            recipe: None,
-            recipe_version: None,
-            sop_version: None,
-            size_kg: None,
-            start: t,
-            end: Some(t + chrono::Duration::hours(10)),
-            from_start: true,
-            phases: Vec::new(),
-            lots: Default::default(),
-            operators: Default::default(),
-            shift_leads: Default::default(),
-            equipment: Default::default(),
-            params: Default::default(),
             lab: [(
                 "dissolution".to_string(),
                 LabValue {
@@ -252,6 +236,13 @@ mod tests {
                 },
             )]
             .into(),
+            ..BatchRecord::bare(
+                &format!("{site}-{i}"),
+                site,
+                "line-1",
+                t,
+                Some(t + chrono::Duration::hours(10)),
+            )
         }
     }
 
