@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{start_demo, wait_for_plants};
+use common::{dom, screenshots, start_demo, wait_for_plants};
 
 #[test]
 fn the_views_of_a_past_moment_are_the_stored_values_of_that_moment() {
@@ -17,8 +17,9 @@ fn the_views_of_a_past_moment_are_the_stored_values_of_that_moment() {
     std::thread::sleep(Duration::from_secs(3));
     let moment = chrono::Utc::now() - chrono::Duration::seconds(2);
     let at = moment.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    // Let the plant move on, so live and past differ.
-    std::thread::sleep(Duration::from_secs(3));
+    // Let the plant move on, so live and past differ, and let every sample of the moment
+    // reach the store (a second or two under load): the past must not change under us.
+    std::thread::sleep(Duration::from_secs(6));
 
     let then = api
         .get_json(&format!("/api/signals?site=anhui&line=line-1&at={at}"))
@@ -89,6 +90,56 @@ fn the_views_of_a_past_moment_are_the_stored_values_of_that_moment() {
         .find(|s| s["equipment"] == "press-01" && s["signal"] == "state")
         .unwrap();
     assert_eq!(press["state"].as_str(), state["value"].as_str());
+    // The page at that moment (a shareable `?at=` link): says so, and shows those values.
+    let page = dom(&api, &format!("/?at={at}#/line/anhui/line-1"));
+    let banner = page
+        .split("id=\"tt-banner\"")
+        .nth(1)
+        .expect("time travel banner");
+    assert!(
+        !banner[..30].contains("hidden"),
+        "the banner shows: {}",
+        &banner[..120]
+    );
+    let shown: Vec<(String, String)> = page
+        .split("data-path=\"")
+        .skip(1)
+        .filter_map(|cell| {
+            let path = cell.split('"').next()?.to_string();
+            let csv = cell
+                .split("data-csv=\"")
+                .nth(1)?
+                .split('"')
+                .next()?
+                .to_string();
+            Some((path, csv))
+        })
+        .collect();
+    let checked = shown
+        .iter()
+        .filter_map(|(path, csv)| {
+            let past = then.iter().find(|s| s["path"] == path.as_str())?;
+            let now = live.iter().find(|s| s["path"] == path.as_str())?;
+            (past["value"].is_f64() && past["value"] != now["value"]).then(|| {
+                assert_eq!(
+                    csv,
+                    &past["value"].to_string(),
+                    "{path} shows the past value"
+                );
+            })
+        })
+        .count();
+    assert!(
+        checked >= 3,
+        "{checked} moved values checked on the page ({} cells)",
+        shown.len()
+    );
+    screenshots(
+        &api,
+        &format!("/?at={at}#/line/anhui/line-1"),
+        "time-travel-line",
+    );
+
     let fresh: u64 = sites[0]["fresh"]
         .as_object()
         .unwrap()

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{pharmatwin, start_demo_with, wait_for, wait_for_plants};
+use common::{dom, pharmatwin, screenshots, start_demo_with, wait_for, wait_for_plants};
 
 #[test]
 fn a_scenario_started_from_the_web_reaches_the_simulated_plant_and_is_kept() {
@@ -65,5 +65,66 @@ fn a_scenario_started_from_the_web_reaches_the_simulated_plant_and_is_kept() {
     assert!(
         err.contains("MODE") && err.contains("holds training data"),
         "{err}"
+    );
+}
+
+/// What a trainee and a trainer see in the browser: the training banner on every view, the
+/// running scenario with its faults, and the kept record.
+#[test]
+fn the_page_marks_training_and_shows_the_running_scenario() {
+    let demo = start_demo_with(&["--training"]);
+    let admin = demo.admin();
+    let op = demo.api("op.anhui");
+    wait_for_plants(&admin);
+
+    let page = dom(&op, "/#/overview");
+    let banner = page
+        .split("id=\"training-banner\"")
+        .nth(1)
+        .expect("a training banner");
+    assert!(
+        !banner[..40].contains("hidden") && banner.contains("TRAINING"),
+        "the banner shows: {}",
+        &banner[..200.min(banner.len())]
+    );
+    assert!(
+        page.contains("no scenario running"),
+        "and says nothing runs yet"
+    );
+
+    let (status, _) = admin.post_json(
+        "/api/training/start",
+        serde_json::json!({ "scenario": "press-bearing-hot" }),
+    );
+    assert_eq!(status, 201);
+    let view = dom(&admin, "/#/training");
+    assert!(
+        view.contains("Running: press bearing running hot"),
+        "{}",
+        &view[view.len().saturating_sub(3000)..]
+    );
+    assert!(
+        view.contains("id=\"t-faults\"") && view.contains("press-01"),
+        "the faults listed"
+    );
+    assert!(view.contains("id=\"t-stop\""), "the trainer can stop it");
+    let trainee = dom(&op, "/#/training");
+    assert!(trainee.contains("Running: press bearing running hot"));
+    assert!(
+        !trainee.contains("id=\"t-stop\""),
+        "a trainee cannot stop it"
+    );
+    screenshots(&admin, "/#/training", "training");
+
+    let (status, _) = admin.post_json("/api/training/stop", serde_json::json!({}));
+    assert_eq!(status, 200);
+    let view = dom(&admin, "/#/training");
+    let records = view
+        .split("id=\"t-records\"")
+        .nth(1)
+        .expect("records table");
+    assert!(
+        records.contains("press bearing running hot"),
+        "the kept record is listed"
     );
 }

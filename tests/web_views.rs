@@ -6,28 +6,9 @@
 
 mod common;
 
-use std::{
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::time::Duration;
 
 use common::*;
-
-/// The DOM of `path` after the page's scripts ran, as a fresh browser session of `api`'s user.
-fn dom(api: &Api, path: &str) -> String {
-    let out = headless(&[
-        "--virtual-time-budget=8000",
-        "--window-size=1920,1080",
-        "--dump-dom",
-        &api.browser_url(path),
-    ]);
-    let mut page = String::from_utf8_lossy(&out.stdout).into_owned();
-    // What is drawn comes before the page's own script, whose text would match anything.
-    if let Some(script) = page.find("<script>") {
-        page.truncate(script);
-    }
-    page
-}
 
 /// The markup from `start` (an attribute marking a chart's box) to the next chart's box or
 /// the end: what ECharts drew in it.
@@ -54,56 +35,6 @@ fn assert_svg_chart(dom: &str, start: &str) {
         "{start}: ECharts drew no SVG: {}",
         head(c, 600)
     );
-}
-
-fn shots_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-views");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn assert_png(file: &Path, min_bytes: usize) {
-    let png = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > min_bytes,
-        "{} is a drawn page ({} bytes)",
-        file.display(),
-        png.len()
-    );
-}
-
-/// Screenshots of `path` at desktop and phone size into `web-views/<name>-{desktop,phone}.png`.
-fn screenshots(api: &Api, path: &str, name: &str) {
-    let dir = shots_dir();
-    let desktop = dir.join(format!("{name}-desktop.png"));
-    headless(&[
-        "--virtual-time-budget=8000",
-        "--window-size=1920,1080",
-        &format!("--screenshot={}", desktop.display()),
-        &api.browser_url(path),
-    ]);
-    assert_png(&desktop, 30_000);
-
-    // Headless Chromium will not make a window narrower than 500 px, so the phone's 390×844
-    // CSS pixels are a 780×1688 window at 200 % zoom (the profile's default zoom): the page
-    // lays out exactly as on a 390 px wide phone with a 2× screen.
-    let profile = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(profile.path().join("Default")).unwrap();
-    let zoom_200 = 2f64.ln() / 1.2f64.ln();
-    std::fs::write(
-        profile.path().join("Default/Preferences"),
-        format!(r#"{{"partition":{{"default_zoom_level":{{"x":{zoom_200}}}}}}}"#),
-    )
-    .unwrap();
-    let phone = dir.join(format!("{name}-phone.png"));
-    headless(&[
-        "--virtual-time-budget=8000",
-        "--window-size=780,1688",
-        &format!("--user-data-dir={}", profile.path().display()),
-        &format!("--screenshot={}", phone.display()),
-        &api.browser_url(path),
-    ]);
-    assert_png(&phone, 30_000);
 }
 
 #[test]

@@ -224,7 +224,7 @@ async function loadLine(){
   const {site, line} = view.arg, key = site + "/" + line;
   try {
     const q = new URLSearchParams({site, line});
-    const [sg, bt, ct] = await Promise.all([fetch("/api/signals?" + q, {cache: "no-store"}),
+    const [sg, bt, ct] = await Promise.all([fetch(withAt("/api/signals?" + q), {cache: "no-store"}),
       fetch("/api/batches?" + new URLSearchParams({site, line, limit: 1}), {cache: "no-store"}),
       fetch("/api/costs?" + new URLSearchParams({site, line, limit: 5}), {cache: "no-store"})]);
     if (view.name !== "line" || lineKey !== key) return;
@@ -339,14 +339,15 @@ let eqSignals = [], eqChosen = null, eqKey = "", eqWindow = {hours: 1}, eqTimer 
 function eqPathBase(){ return eqSignals.length ? eqSignals[0].path.slice(0, -eqSignals[0].signal.length) : ""; }
 function eqWindowRange(){
   if (eqWindow.from && eqWindow.to) return {from: new Date(eqWindow.from), to: new Date(eqWindow.to)};
-  const to = new Date();
+  // Travelling in time, the window ends at the moment looked at.
+  const to = asOf ? new Date(asOf) : new Date();
   return {from: new Date(to - eqWindow.hours * 3600e3), to};
 }
 async function loadEquipment(){
   if (view.name !== "equipment") return;
   const {site, line, eq} = view.arg, key = [site, line, eq].join("/");
   const [sg, lc, mr] = await Promise.all([
-    fetch("/api/signals?" + new URLSearchParams({site, line, equipment: eq}), {cache: "no-store"}),
+    fetch(withAt("/api/signals?" + new URLSearchParams({site, line, equipment: eq})), {cache: "no-store"}),
     fetch("/api/lifecycle?" + new URLSearchParams({site}), {cache: "no-store"}),
     fetch("/api/maintenance?" + new URLSearchParams({site, line}), {cache: "no-store"})]).catch(() => []);
   if (!sg || view.name !== "equipment" || eqKey !== key) return;
@@ -616,7 +617,8 @@ function viewsRoute(){
     lineKey = view.arg.site + "/" + view.arg.line;
     document.title = `PharmaTwin · ${view.arg.site} ${view.arg.line}`;
     $("line-view").innerHTML = '<div class="empty">Loading the line…</div>';
-    loadLine(); lineTimer = setInterval(loadLine, 3000);
+    // Values come with the event stream; the batch and costs around them less often.
+    loadLine(); lineTimer = setInterval(loadLine, liveEs && !asOf ? 15000 : 3000);
   }
   if (view.name === "equipment") {
     const key = [view.arg.site, view.arg.line, view.arg.eq].join("/");
@@ -627,6 +629,15 @@ function viewsRoute(){
   if (view.name === "quality") loadQualityBoard();
   if (view.name === "maintenance") pollWorkOrders();
   addCsvButtons();
+}
+// The line's readings from the event stream: the values, quality and age of the signals the
+// line and unit views already hold (names, units and limits came with /api/signals).
+function viewsOnReadings(list){
+  if (asOf) return;
+  const by = new Map(list.map(r => [r.path, r]));
+  const merge = arr => { for (const x of arr) { const r = by.get(x.path); if (r) Object.assign(x, r); } };
+  merge(lineSignals); merge(eqSignals);
+  if (view.name === "line" && lineSignals.length) renderLineView();
 }
 // Called by the page after every live update of the sites.
 function viewsOnSites(){

@@ -168,11 +168,13 @@ async fn echarts_js() -> impl axum::response::IntoResponse {
     )
 }
 
-/// The page's second script (group, line and equipment views, work orders, CSV), kept apart
-/// from `index.html` so each stays readable; it changes only with the binary.
+/// The page's other scripts, kept apart from `index.html` so each stays readable:
+/// `views.js` (group, line and equipment views, work orders, CSV) and `modes.js` (time
+/// travel, training). They change only with the binary.
 const VIEWS_JS: &str = include_str!("../assets/views.js");
+const MODES_JS: &str = include_str!("../assets/modes.js");
 
-async fn views_js() -> impl axum::response::IntoResponse {
+fn page_script(body: &'static str) -> impl axum::response::IntoResponse {
     use axum::http::header;
     (
         [
@@ -180,7 +182,7 @@ async fn views_js() -> impl axum::response::IntoResponse {
             // Revalidated on every load: it changes with the page, which is not cached.
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        VIEWS_JS,
+        body,
     )
 }
 
@@ -194,7 +196,8 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(auth::login_page))
         .route("/api/health", get(api::health))
         .route("/assets/echarts.min.js", get(echarts_js))
-        .route("/assets/views.js", get(views_js))
+        .route("/assets/views.js", get(|| async { page_script(VIEWS_JS) }))
+        .route("/assets/modes.js", get(|| async { page_script(MODES_JS) }))
         .route("/api/login", post(auth::login));
     let guarded = Router::new()
         .route("/api/me", get(auth::whoami))
