@@ -19,6 +19,9 @@ function setAsOf(iso){
   $("tt-live").hidden = !iso;
   if (iso) {
     $("tt-when").textContent = new Date(iso).toLocaleString("en-GB", {hour12: false});
+    // The picker shows local time.
+    const t = new Date(iso);
+    $("tt-at").value = new Date(t - t.getTimezoneOffset() * 60e3).toISOString().slice(0, 19);
     // The past does not move: no stream, one read per view.
     stopStream();
     if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
