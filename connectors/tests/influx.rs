@@ -282,6 +282,32 @@ async fn typed_signals_read_back_as_their_type_and_read_since_tails_by_time() {
     )
     .await
     .unwrap();
+    // The plant at a past moment (time travel, and the twin filling blanks): the newest
+    // point at or before it, within the lookback; the same as the default's scan.
+    let paths = vec![count.path(), running.path(), "nowhere/a/b/c/d".to_string()];
+    let moment = t0() + chrono::Duration::seconds(5);
+    let got = historian
+        .values_at(&paths, moment, chrono::Duration::seconds(3))
+        .await
+        .unwrap();
+    let values: Vec<Option<Value>> = got
+        .iter()
+        .map(|s| s.as_ref().map(|s| s.value.clone()))
+        .collect();
+    assert_eq!(
+        values,
+        vec![Some(Value::Int(5_000)), Some(Value::Bool(false)), None]
+    );
+    let none_yet = historian
+        .values_at(
+            &paths,
+            t0() - chrono::Duration::seconds(1),
+            chrono::Duration::seconds(3),
+        )
+        .await
+        .unwrap();
+    assert!(none_yet.iter().all(Option::is_none), "{none_yet:?}");
+
     let (all, _) = reader.read_since(Cursor::default(), 1_000).await.unwrap();
     assert_eq!(all.len(), 21);
     let from_influx = all.iter().find(|s| s.tag.signal == "count").unwrap();

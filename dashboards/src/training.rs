@@ -398,6 +398,12 @@ fn training_of(state: &AppState) -> Result<&Arc<Training>, Refused> {
     })
 }
 
+/// The training of this twin, for a user who may run it.
+fn trainer(state: &AppState, p: &Principal) -> Result<Arc<Training>, Refused> {
+    p.require(Permission::RunTraining)?;
+    training_of(state).cloned()
+}
+
 /// `GET /api/training`: the mode, the scenarios and the running session, to everyone (a
 /// trainee must see they are training).
 pub(crate) async fn overview(
@@ -425,11 +431,8 @@ pub(crate) async fn start(
     Extension(p): Extension<Principal>,
     Json(body): Json<Start>,
 ) -> Response {
-    if let Err(r) = p.require(Permission::RunTraining) {
-        return r.into_response();
-    }
-    let t = match training_of(&state) {
-        Ok(t) => t.clone(),
+    let t = match trainer(&state, &p) {
+        Ok(t) => t,
         Err(r) => return r.into_response(),
     };
     match t.start(&state, &body.scenario, p.name()) {
@@ -455,11 +458,8 @@ pub(crate) async fn stop(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
 ) -> Response {
-    if let Err(r) = p.require(Permission::RunTraining) {
-        return r.into_response();
-    }
-    let t = match training_of(&state) {
-        Ok(t) => t.clone(),
+    let t = match trainer(&state, &p) {
+        Ok(t) => t,
         Err(r) => return r.into_response(),
     };
     match t.stop(&state, p.name()) {

@@ -171,6 +171,18 @@ impl Twin {
             .collect()
     }
 
+    /// The tag paths of the signals that have no value yet.
+    pub fn paths_without_value(&self) -> Vec<String> {
+        let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+        let paths = self.signal_paths();
+        paths
+            .into_iter()
+            .zip(live.iter())
+            .filter(|(_, v)| v.is_none())
+            .map(|(p, _)| p)
+            .collect()
+    }
+
     /// The plant at `at` from the newest stored sample of each signal, as the store's
     /// `values_at` answers for [`Twin::signal_paths`] (same order).
     pub fn snapshot(&self, at: DateTime<Utc>, samples: Vec<Option<Sample>>) -> Snapshot {

@@ -308,6 +308,41 @@ impl InfluxHistorian {
         Ok(out)
     }
 
+    /// [`Historian::values_at`] with this module's error type: one small query per path for
+    /// its newest point (the default would fetch the whole lookback window of each).
+    pub async fn values_at_samples(
+        &self,
+        paths: &[String],
+        at: DateTime<Utc>,
+        lookback: chrono::Duration,
+    ) -> Result<Vec<Option<Sample>>, InfluxError> {
+        let rp = self.shared.retention_policy();
+        let (from_ns, at_ns) = (time_ns(at - lookback), time_ns(at));
+        let mut out = Vec::with_capacity(paths.len());
+        for path in paths {
+            let known = {
+                let catalog = self
+                    .shared
+                    .catalog
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner());
+                catalog.get(path.as_str()).cloned()
+            };
+            let Some(known) = known else {
+                out.push(None);
+                continue;
+            };
+            let q = query::latest_query(&known.tag, rp, from_ns, at_ns);
+            let rows = query::parse_rows(&self.shared.client.query(&q).await?)?;
+            out.push(
+                rows.into_iter()
+                    .next()
+                    .and_then(|r| to_sample(&known.tag, known.kind, &r)),
+            );
+        }
+        Ok(out)
+    }
+
     /// [`Historian::read_since`] with this module's error type; see the module docs.
     pub async fn read_samples_since(
         &self,
@@ -677,6 +712,17 @@ impl Historian for InfluxHistorian {
         limit: usize,
     ) -> Result<(Vec<Sample>, Cursor), HistorianError> {
         self.read_samples_since(cursor, limit)
+            .await
+            .map_err(InfluxError::into_read)
+    }
+
+    async fn values_at(
+        &self,
+        paths: &[String],
+        at: DateTime<Utc>,
+        lookback: chrono::Duration,
+    ) -> Result<Vec<Option<Sample>>, HistorianError> {
+        self.values_at_samples(paths, at, lookback)
             .await
             .map_err(InfluxError::into_read)
     }

@@ -70,6 +70,32 @@ pub(crate) fn series_query(
     after_ns: Option<i64>,
     limit: usize,
 ) -> String {
+    let mut q = series_select(tag, retention_policy);
+    q.push_str(&format!("time >= {from_ns} AND time < {to_ns}"));
+    if let Some(after) = after_ns {
+        q.push_str(&format!(" AND time > {after}"));
+    }
+    q.push_str(&format!(" ORDER BY time ASC LIMIT {limit}"));
+    q
+}
+
+/// The newest point of one tag with `from <= time <= at`.
+pub(crate) fn latest_query(
+    tag: &Tag,
+    retention_policy: Option<&str>,
+    from_ns: i64,
+    at_ns: i64,
+) -> String {
+    let mut q = series_select(tag, retention_policy);
+    q.push_str(&format!(
+        "time >= {from_ns} AND time <= {at_ns} ORDER BY time DESC LIMIT 1"
+    ));
+    q
+}
+
+/// `SELECT <fields> FROM <category> WHERE <the tag's place> AND `: the time condition is
+/// the caller's.
+fn series_select(tag: &Tag, retention_policy: Option<&str>) -> String {
     let select: Vec<String> = FIELDS.iter().map(|f| ident(f)).collect();
     let mut q = format!(
         "SELECT {} FROM {} WHERE ",
@@ -90,11 +116,6 @@ pub(crate) fn series_query(
             string_lit(&encode_tag_text(value))
         ));
     }
-    q.push_str(&format!("time >= {from_ns} AND time < {to_ns}"));
-    if let Some(after) = after_ns {
-        q.push_str(&format!(" AND time > {after}"));
-    }
-    q.push_str(&format!(" ORDER BY time ASC LIMIT {limit}"));
     q
 }
 
