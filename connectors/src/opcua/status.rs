@@ -55,6 +55,7 @@ pub struct SourceStatus {
 struct Detail {
     site: String,
     endpoint: String,
+    security: String,
     signals: usize,
     subscriptions: usize,
     last_notification: Option<DateTime<Utc>>,
@@ -68,6 +69,9 @@ struct Detail {
 pub struct SourceStatusSnapshot {
     pub site: String,
     pub endpoint: String,
+    /// Security policy, mode and user kind of the session, e.g. `Basic256Sha256
+    /// SignAndEncrypt, username`.
+    pub security: String,
     pub connected: bool,
     /// Sessions created so far; more than one means the source reconnected with a new session.
     pub sessions: u64,
@@ -102,6 +106,7 @@ impl SourceStatus {
         SourceStatusSnapshot {
             site: d.site,
             endpoint: d.endpoint,
+            security: d.security,
             connected: self.connected.load(Ordering::Relaxed),
             sessions: self.sessions.load(Ordering::Relaxed),
             connection_losses: self.connection_losses.load(Ordering::Relaxed),
@@ -135,10 +140,11 @@ impl SourceStatus {
         self.detail.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn begin(&self, site: &str, endpoint: &str, signals: usize) {
+    pub(crate) fn begin(&self, site: &str, endpoint: &str, security: String, signals: usize) {
         let mut d = self.detail();
         d.site = site.to_string();
         d.endpoint = endpoint.to_string();
+        d.security = security;
         d.signals = signals;
     }
 
