@@ -16,6 +16,8 @@ the endpoint URL the server advertises.
 - `--extra-namespaces N`: register N other namespaces before the peer's, so that its
   namespace index differs from one start to the next (the reordered-namespace test).
 - `--counters N`: also serve N Int64 variables `s=Counter.<i>` holding `i * 1000000 + tick`.
+- `--report-sessions`: print `SESSIONS <n>` whenever the number of open sessions changes
+  (the leak test counts what the server still holds, not what the client believes).
 - `--bad-node`: serve `s=Line1.Oven.Sensor`, which every 2 s alternates between a Good value
   and BadSensorFailure with no value (null), each with its own source timestamp; the
   timestamp of every bad one is printed as `BAD <iso time>`.
@@ -139,8 +141,15 @@ async def main(args) -> None:
     async with server:
         print("READY", flush=True)
         n = 0
+        sessions = None
         while True:
             n += 1
+            if args.report_sessions:
+                # The server's own table of sessions: what a leak would fill.
+                now_open = len(server.iserver._external_sessions)
+                if now_open != sessions:
+                    sessions = now_open
+                    print(f"SESSIONS {sessions}", flush=True)
             await temp.write_value(dv(20.0 + 5.0 * math.sin(n / 10.0), ua.VariantType.Double))
             await count.write_value(dv(n, ua.VariantType.Int64))
             await humidity.write_value(dv(45.0 + math.cos(n / 7.0), ua.VariantType.Double))
@@ -173,4 +182,5 @@ if __name__ == "__main__":
     p.add_argument("--extra-namespaces", type=int, default=0)
     p.add_argument("--counters", type=int, default=0)
     p.add_argument("--bad-node", action="store_true")
+    p.add_argument("--report-sessions", action="store_true")
     asyncio.run(main(p.parse_args()))

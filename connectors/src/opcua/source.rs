@@ -293,12 +293,14 @@ async fn drive(
     while let Some(r) = stream.next().await {
         match r {
             Ok(SessionPollResult::Reconnected(mode)) => {
+                status.connect_attempted();
                 let new_session = matches!(mode, SessionConnectMode::NewSession(_));
                 info!(new_session, "session connected");
                 refused = None;
                 let _ = events.send(SessionEvent::Connected { new_session });
             }
             Ok(SessionPollResult::ReconnectFailed(code)) if is_certificate_refusal(code) => {
+                status.connect_attempted();
                 let message = certificate_refusal(code, &pki);
                 if refused != Some(code) {
                     error!(status = %code, pki = %pki.display(), "{message}");
@@ -311,6 +313,7 @@ async fn drive(
                 status.connection_lost(format!("connection lost: {code}"));
             }
             Ok(SessionPollResult::ReconnectFailed(code)) => {
+                status.connect_attempted();
                 debug!(status = %code, "reconnect attempt failed");
                 status.error(format!("reconnect failed: {code}"));
             }

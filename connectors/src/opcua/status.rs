@@ -40,6 +40,7 @@ pub struct ValuelessStatus {
 #[derive(Debug, Default)]
 pub struct SourceStatus {
     connected: AtomicBool,
+    connect_attempts: AtomicU64,
     sessions: AtomicU64,
     connection_losses: AtomicU64,
     notifications: AtomicU64,
@@ -73,6 +74,9 @@ pub struct SourceStatusSnapshot {
     /// SignAndEncrypt, username`.
     pub security: String,
     pub connected: bool,
+    /// Connection attempts of the session (each at most one CreateSession or
+    /// ActivateSession): what a reconnect storm would drive up.
+    pub connect_attempts: u64,
     /// Sessions created so far; more than one means the source reconnected with a new session.
     pub sessions: u64,
     pub connection_losses: u64,
@@ -108,6 +112,7 @@ impl SourceStatus {
             endpoint: d.endpoint,
             security: d.security,
             connected: self.connected.load(Ordering::Relaxed),
+            connect_attempts: self.connect_attempts.load(Ordering::Relaxed),
             sessions: self.sessions.load(Ordering::Relaxed),
             connection_losses: self.connection_losses.load(Ordering::Relaxed),
             notifications: self.notifications.load(Ordering::Relaxed),
@@ -146,6 +151,10 @@ impl SourceStatus {
         d.endpoint = endpoint.to_string();
         d.security = security;
         d.signals = signals;
+    }
+
+    pub(crate) fn connect_attempted(&self) {
+        self.connect_attempts.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn session_started(&self, new_session: bool) {
