@@ -45,6 +45,13 @@ pub(crate) fn build_client(
     endpoint: &str,
     retries: Retries,
 ) -> Result<Client, ConnectorError> {
+    // Every source builds two clients on the same PKI folder at start: unserialised, one
+    // writes the new certificate while another, seeing the key still missing, fails to
+    // write its own and is left without any (seen with three secured sites in the demo).
+    static MAKING_CERTIFICATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MAKING_CERTIFICATE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     ClientBuilder::new()
         // Declared so that the builder does not warn about a config without endpoints;
         // sessions are made from the server's own endpoint description.

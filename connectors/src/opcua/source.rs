@@ -363,11 +363,9 @@ fn certificate_refusal(code: StatusCode, pki: &std::path::Path) -> String {
     match StatusCode::from(code.bits() & 0xFFFF_0000) {
         StatusCode::BadCertificateUntrusted | StatusCode::BadSecurityChecksFailed => format!(
             "server certificate not trusted ({code}): it is in {}; if it is the server's, move it \
-             to {} (or run `pharmatwin pki trust --pki {} <file or thumbprint>`); the connector \
-             keeps retrying",
+             to {}; the connector keeps retrying and connects once it is trusted",
             rejected.display(),
             trusted.display(),
-            pki.display()
         ),
         _ => format!(
             "server certificate refused ({code}): it does not match the endpoint (host name, \
