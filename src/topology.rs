@@ -60,6 +60,11 @@ pub(crate) async fn demo(
     let mut simulators = Vec::new();
     for site in &sites {
         let running = start_simulator(site.clone(), sim, scenario.as_ref()).await?;
+        // A secured simulator's certificate is trusted by the demo that started it, as an
+        // administrator would trust a plant's server (`pharmatwin pki trust`).
+        if let Some(cert) = running.certificate_path() {
+            connectors::trust_certificate(&data_dir.join("pki"), &cert.to_string_lossy())?;
+        }
         simulators.push(running);
     }
     let simulators = Arc::new(simulators);
@@ -161,12 +166,12 @@ pub(crate) async fn run(
     let store = Arc::new(EmbeddedStore::open(data_dir)?);
     let historian: Arc<dyn Historian> = store.clone();
     let mut tasks = JoinSet::new();
-    let ingest = start_ingest(
-        &sites,
-        historian.clone(),
-        &SourceOptions::default(),
-        &mut tasks,
-    );
+    // The connectors' application certificate and trusted servers are kept with the data.
+    let opts = SourceOptions {
+        pki_dir: Some(data_dir.join("pki")),
+        ..SourceOptions::default()
+    };
+    let ingest = start_ingest(&sites, historian.clone(), &opts, &mut tasks);
     let diagnostics = {
         let sources = ingest.sources.clone();
         let writer = ingest.writer.clone();

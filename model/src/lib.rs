@@ -13,6 +13,6 @@ pub use historian::{Cursor, Historian, HistorianError};
 pub use load::{load_site_file, load_site_text, ConfigError};
 pub use plant::{
     Area, Category, Climate, Costs, DataType, Equipment, Line, NodeAddress, NodeIdentifier, Range,
-    Signal, Site,
+    Security, SecurityMode, SecurityPolicy, Signal, Site, UserIdentity,
 };
 pub use sample::{Quality, Sample, Tag, Value};

@@ -15,7 +15,8 @@ use serde::{de::DeserializeOwned, Deserialize};
 
 use crate::{
     plant::{
-        Area, Category, Climate, Costs, DataType, Equipment, Line, NodeAddress, Range, Signal, Site,
+        Area, Category, Climate, Costs, DataType, Equipment, Line, NodeAddress, Range, Security,
+        SecurityMode, SecurityPolicy, Signal, Site, UserIdentity,
     },
     sample::Tag,
 };
@@ -76,6 +77,8 @@ struct SiteSection {
     climate: Climate,
     #[serde(default)]
     costs: Costs,
+    #[serde(default)]
+    security: Security,
 }
 
 fn default_enterprise() -> String {
@@ -246,6 +249,15 @@ fn key_error(origin: &str, path: &str, message: &str) -> ConfigError {
         };
     }
     if let Some(field) = between(message, "unknown field `", "`") {
+        if field == "password" {
+            return ConfigError::InvalidKey {
+                file: origin.to_string(),
+                key: join(field),
+                message: "a password is never read from a site file: put it in an environment \
+                          variable and name that variable in `password_env`"
+                    .into(),
+            };
+        }
         return ConfigError::InvalidKey {
             file: origin.to_string(),
             key: join(field),
@@ -296,6 +308,7 @@ fn resolve(
             return Err(invalid(key.into(), "must not be empty".into()));
         }
     }
+    check_security(&s.security).map_err(|(key, message)| invalid(key.into(), message))?;
     if !is_identifier(&s.id) {
         return Err(invalid(
             "site.id".into(),
@@ -494,8 +507,63 @@ fn resolve(
         costs: s.costs,
         areas,
         lines,
+        security: s.security,
         origin: origin.to_string(),
     })
+}
+
+/// The combinations a server would refuse, named by key before any connection is tried.
+fn check_security(s: &Security) -> Result<(), (&'static str, String)> {
+    match (s.policy, s.mode) {
+        (SecurityPolicy::None, SecurityMode::None) => {}
+        (SecurityPolicy::None, mode) => {
+            return Err((
+                "site.security.mode",
+                format!("`{mode:?}` needs a security policy other than `None`"),
+            ))
+        }
+        (policy, SecurityMode::None) => {
+            return Err((
+                "site.security.mode",
+                format!("policy `{policy:?}` needs mode `Sign` or `SignAndEncrypt`"),
+            ))
+        }
+        _ => {}
+    }
+    match &s.user {
+        UserIdentity::Anonymous => {}
+        UserIdentity::Username { name, password_env } => {
+            if name.trim().is_empty() {
+                return Err(("site.security.user.name", "must not be empty".into()));
+            }
+            let valid_env = !password_env.is_empty()
+                && !password_env.starts_with(|c: char| c.is_ascii_digit())
+                && password_env
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid_env {
+                return Err((
+                    "site.security.user.password_env",
+                    format!(
+                        "`{password_env}` is not an environment variable name \
+                         (letters, digits and `_`, not starting with a digit)"
+                    ),
+                ));
+            }
+        }
+        UserIdentity::X509 {
+            certificate,
+            private_key,
+        } => {
+            if certificate.as_os_str().is_empty() {
+                return Err(("site.security.user.certificate", "must not be empty".into()));
+            }
+            if private_key.as_os_str().is_empty() {
+                return Err(("site.security.user.private_key", "must not be empty".into()));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -583,6 +651,83 @@ node = "nsu=urn:other;i=7"
             "{err}"
         );
         assert!(err.to_string().contains("weather"), "{err}");
+    }
+
+    fn with_security(section: &str) -> String {
+        GOOD.replace(
+            "endpoint = \"opc.tcp://127.0.0.1:4840/\"\n",
+            &format!("endpoint = \"opc.tcp://127.0.0.1:4840/\"\n{section}"),
+        )
+    }
+
+    #[test]
+    fn security_defaults_to_none_and_anonymous() {
+        assert_eq!(load(GOOD).unwrap().security, Security::default());
+        let site = load(&with_security(
+            "[site.security]\npolicy = \"Aes256_Sha256_RsaPss\"\nmode = \"Sign\"\n\
+             user = { kind = \"username\", name = \"op\", password_env = \"ANHUI_OPCUA_PASSWORD\" }\n",
+        ))
+        .unwrap();
+        assert_eq!(site.security.policy, SecurityPolicy::Aes256Sha256RsaPss);
+        assert_eq!(site.security.mode, SecurityMode::Sign);
+        assert_eq!(
+            site.security.user,
+            UserIdentity::Username {
+                name: "op".into(),
+                password_env: "ANHUI_OPCUA_PASSWORD".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_wrong_security_value_names_the_file_and_the_key() {
+        let cases = [
+            (
+                "[site.security]\npolicy = \"Basic256\"\nmode = \"Sign\"\n",
+                "site.security.policy",
+                "Basic256",
+            ),
+            (
+                "[site.security]\npolicy = \"Basic256Sha256\"\nmode = \"Encrypt\"\n",
+                "site.security.mode",
+                "Encrypt",
+            ),
+            (
+                "[site.security]\npolicy = \"Basic256Sha256\"\n",
+                "site.security.mode",
+                "Sign",
+            ),
+            (
+                "[site.security]\nmode = \"SignAndEncrypt\"\n",
+                "site.security.mode",
+                "policy",
+            ),
+            (
+                "[site.security]\nuser = { kind = \"username\", name = \"op\", password = \"secret\" }\n",
+                "site.security.user.password",
+                "password_env",
+            ),
+            (
+                "[site.security]\nuser = { kind = \"username\", name = \"op\", password_env = \"1 X\" }\n",
+                "site.security.user.password_env",
+                "environment variable",
+            ),
+            (
+                "[site.security]\nuser = { kind = \"kerberos\" }\n",
+                "site.security.user",
+                "kerberos",
+            ),
+        ];
+        for (section, key, says) in cases {
+            let err = load(&with_security(section)).unwrap_err();
+            assert!(
+                err.key().is_some_and(|k| k.starts_with(key)),
+                "{section}: {err}"
+            );
+            let text = err.to_string();
+            assert!(text.starts_with("sites/test.toml: key"), "{text}");
+            assert!(text.contains(says), "{section}: {text}");
+        }
     }
 
     #[test]

@@ -254,8 +254,77 @@ pub struct Site {
     pub costs: Costs,
     pub areas: Vec<Area>,
     pub lines: Vec<Line>,
+    /// How a client secures its session to the site's server (and what its simulator
+    /// offers). Not part of the web view's description of a site.
+    #[serde(skip)]
+    pub security: Security,
     /// The file (or built-in name) the site was loaded from, for messages.
     pub origin: String,
+}
+
+/// `[site.security]` of a site file: the OPC UA security policy and message mode of the
+/// session, and the user it logs in as. The names are OPC UA's (Part 7 profiles), so that
+/// they read as on the server's endpoint list. Defaults: None, None, anonymous.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    #[serde(default)]
+    pub policy: SecurityPolicy,
+    #[serde(default)]
+    pub mode: SecurityMode,
+    #[serde(default)]
+    pub user: UserIdentity,
+    /// Where the connector keeps its application instance certificate and the `trusted/`
+    /// and `rejected/` server certificates; relative to the working directory. When absent
+    /// the process-wide default of the connector is used.
+    #[serde(default)]
+    pub pki_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum SecurityPolicy {
+    #[default]
+    None,
+    Basic256Sha256,
+    #[serde(rename = "Aes128_Sha256_RsaOaep")]
+    Aes128Sha256RsaOaep,
+    #[serde(rename = "Aes256_Sha256_RsaPss")]
+    Aes256Sha256RsaPss,
+}
+
+impl SecurityPolicy {
+    pub const ALL: [SecurityPolicy; 4] = [
+        SecurityPolicy::None,
+        SecurityPolicy::Basic256Sha256,
+        SecurityPolicy::Aes128Sha256RsaOaep,
+        SecurityPolicy::Aes256Sha256RsaPss,
+    ];
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum SecurityMode {
+    #[default]
+    None,
+    Sign,
+    SignAndEncrypt,
+}
+
+/// Who the session logs in as. A password is never written in a site file: `password_env`
+/// names the environment variable that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum UserIdentity {
+    #[default]
+    Anonymous,
+    Username {
+        name: String,
+        password_env: String,
+    },
+    /// A user certificate (DER or PEM) and its private key (PEM).
+    X509 {
+        certificate: std::path::PathBuf,
+        private_key: std::path::PathBuf,
+    },
 }
 
 impl Site {

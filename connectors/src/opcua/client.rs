@@ -1,7 +1,7 @@
 //! Sessions to an OPC UA server: building the client, connecting, resolving namespace URIs,
 //! reading server limits, and the one-shot [`read_value`] / [`write_value`].
 
-use std::{sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use opcua::{
@@ -9,19 +9,21 @@ use opcua::{
         transport::Connector, Client, ClientBuilder, ClientEndpoint, IdentityToken, Session,
         SessionEventLoop,
     },
-    crypto::SecurityPolicy,
+    crypto::{CertificateStore, SecurityPolicy},
     types::{
-        AttributeId, DataValue, MessageSecurityMode, NodeId, NumericRange, ReadValueId, StatusCode,
-        TimestampsToReturn, UAString, VariableId, Variant, WriteValue,
+        AttributeId, DataValue, NodeId, NumericRange, ReadValueId, StatusCode, TimestampsToReturn,
+        UAString, VariableId, Variant, WriteValue,
     },
 };
 use tracing::{debug, info_span, Instrument};
 
-use model::{NodeAddress, Quality, Value};
+use model::{NodeAddress, Quality, Security, UserIdentity, Value};
 
 use super::{
     config::SourceOptions,
-    convert::{node_id, ua_time, value_to_variant, variant_to_value},
+    convert::{
+        node_id, security_mode, security_policy, ua_time, value_to_variant, variant_to_value,
+    },
     error::{status_name, ConnectorError},
 };
 
@@ -39,9 +41,17 @@ pub(crate) enum Retries {
 
 pub(crate) fn build_client(
     opts: &SourceOptions,
+    security: &Security,
     endpoint: &str,
     retries: Retries,
 ) -> Result<Client, ConnectorError> {
+    // Every source builds two clients on the same PKI folder at start: unserialised, one
+    // writes the new certificate while another, seeing the key still missing, fails to
+    // write its own and is left without any (seen with three secured sites in the demo).
+    static MAKING_CERTIFICATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MAKING_CERTIFICATE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     ClientBuilder::new()
         // Declared so that the builder does not warn about a config without endpoints;
         // sessions are made from the server's own endpoint description.
@@ -50,8 +60,14 @@ pub(crate) fn build_client(
         .application_name("PharmaTwin connector")
         .application_uri("urn:pharmatwin:connector")
         .product_uri("urn:pharmatwin")
-        .pki_dir(opts.pki_dir())
-        .create_sample_keypair(false)
+        .pki_dir(pki_dir(opts, security))
+        // The application instance certificate is made on the first secured start and kept
+        // in the PKI folder (servers trust it by its thumbprint, so it must not change).
+        // Unsecured sessions need none: making a 2048-bit key would only slow their start.
+        .create_sample_keypair(security.policy != model::SecurityPolicy::None)
+        // Unknown server certificates go to `rejected/` for an administrator to judge.
+        .trust_server_certs(false)
+        .verify_server_certs(true)
         .session_retry_limit(match retries {
             Retries::Forever => -1,
             Retries::None => 0,
@@ -72,14 +88,60 @@ pub(crate) fn build_client(
         })
 }
 
+/// The PKI folder of a site's sessions: the site file's, else the source options'.
+pub(crate) fn pki_dir(opts: &SourceOptions, security: &Security) -> PathBuf {
+    security.pki_dir.clone().unwrap_or_else(|| opts.pki_dir())
+}
+
+/// The user token of `security`, read now: the password from its environment variable, the
+/// X.509 user certificate and key from their files.
+pub(crate) fn identity(
+    security: &Security,
+    endpoint: &str,
+) -> Result<IdentityToken, ConnectorError> {
+    let credentials = |message: String| ConnectorError::Credentials {
+        endpoint: endpoint.to_string(),
+        message,
+    };
+    Ok(match &security.user {
+        UserIdentity::Anonymous => IdentityToken::Anonymous,
+        UserIdentity::Username { name, password_env } => {
+            let password = std::env::var(password_env).map_err(|_| {
+                credentials(format!(
+                    "the password of user `{name}` is read from the environment variable \
+                     `{password_env}`, which is not set"
+                ))
+            })?;
+            IdentityToken::new_user_name(name.clone(), password)
+        }
+        UserIdentity::X509 {
+            certificate,
+            private_key,
+        } => {
+            let cert = CertificateStore::read_cert(certificate).map_err(|e| {
+                credentials(format!("user certificate {}: {e}", certificate.display()))
+            })?;
+            let key = CertificateStore::read_pkey(private_key).map_err(|e| {
+                credentials(format!(
+                    "private key of the user certificate {}: {e}",
+                    private_key.display()
+                ))
+            })?;
+            IdentityToken::new_x509(cert, key)
+        }
+    })
+}
+
 /// Asks the server for its endpoints (through `discovery`, a client without retries: with
 /// unlimited session retries GetEndpoints itself retries forever and never reports) and
-/// prepares a session of `client` on the endpoint matching `endpoint` (same path, security
-/// None, anonymous). Nothing is connected until the session's event loop runs.
+/// prepares a session of `client` on the endpoint matching `endpoint` (same path, the
+/// configured security policy and mode) logged in as `security.user`. Nothing is connected
+/// until the session's event loop runs.
 pub(crate) async fn prepare_session(
     discovery: &Client,
     client: &Client,
     endpoint: &str,
+    security: &Security,
     timeout: Duration,
 ) -> Result<(Arc<Session>, SessionEventLoop<impl Connector + 'static>), ConnectorError> {
     let unreachable = |status: StatusCode, message: String| ConnectorError::Unreachable {
@@ -91,12 +153,10 @@ pub(crate) async fn prepare_session(
         .await
         .map_err(|_| unreachable(StatusCode::BadTimeout, "no answer to GetEndpoints".into()))?
         .map_err(|e| unreachable(e.status(), e.to_string()))?;
-    let Some(mut matching) = Client::find_matching_endpoint(
-        &offered,
-        endpoint,
-        SecurityPolicy::None,
-        MessageSecurityMode::None,
-    ) else {
+    let policy = security_policy(security.policy);
+    let mode = security_mode(security.mode);
+    let Some(mut matching) = Client::find_matching_endpoint(&offered, endpoint, policy, mode)
+    else {
         let offered = offered
             .iter()
             .map(|e| {
@@ -111,6 +171,7 @@ pub(crate) async fn prepare_session(
             .join(", ");
         return Err(ConnectorError::NoMatchingEndpoint {
             endpoint: endpoint.to_string(),
+            wanted: format!("{}, {mode}", policy.to_str()),
             offered,
         });
     };
@@ -118,11 +179,12 @@ pub(crate) async fn prepare_session(
     // address: the one it advertises keeps its own port, wrong behind a port mapping or a
     // proxy.
     matching.endpoint_url = UAString::from(endpoint);
+    let token = identity(security, endpoint)?;
     client
         .session_builder()
         .connect_to_endpoint_directly(matching)
         .and_then(|b| {
-            b.user_identity_token(IdentityToken::Anonymous)
+            b.user_identity_token(token)
                 .build(client.certificate_store().clone())
         })
         .map_err(|e| ConnectorError::Client {
@@ -206,9 +268,16 @@ struct OneShot {
 
 async fn connect_once(endpoint: &str) -> Result<OneShot, ConnectorError> {
     let opts = SourceOptions::default();
-    let client = build_client(&opts, endpoint, Retries::None)?;
-    let (session, event_loop) =
-        prepare_session(&client, &client, endpoint, opts.request_timeout()).await?;
+    let security = Security::default();
+    let client = build_client(&opts, &security, endpoint, Retries::None)?;
+    let (session, event_loop) = prepare_session(
+        &client,
+        &client,
+        endpoint,
+        &security,
+        opts.request_timeout(),
+    )
+    .await?;
     let mut driver = event_loop.spawn();
     let connected = tokio::time::timeout(ONE_SHOT_CONNECT, async {
         tokio::select! {

@@ -11,6 +11,27 @@ use model::{NodeAddress, NodeIdentifier, Quality, Sample, Tag, Value};
 
 use super::{error::status_name, status::ValuelessStatus};
 
+/// The site file's security policy as async-opcua's.
+pub(crate) fn security_policy(p: model::SecurityPolicy) -> opcua::crypto::SecurityPolicy {
+    use opcua::crypto::SecurityPolicy as Ua;
+    match p {
+        model::SecurityPolicy::None => Ua::None,
+        model::SecurityPolicy::Basic256Sha256 => Ua::Basic256Sha256,
+        model::SecurityPolicy::Aes128Sha256RsaOaep => Ua::Aes128Sha256RsaOaep,
+        model::SecurityPolicy::Aes256Sha256RsaPss => Ua::Aes256Sha256RsaPss,
+    }
+}
+
+/// The site file's message security mode as OPC UA's.
+pub(crate) fn security_mode(m: model::SecurityMode) -> opcua::types::MessageSecurityMode {
+    use opcua::types::MessageSecurityMode as Ua;
+    match m {
+        model::SecurityMode::None => Ua::None,
+        model::SecurityMode::Sign => Ua::Sign,
+        model::SecurityMode::SignAndEncrypt => Ua::SignAndEncrypt,
+    }
+}
+
 /// The value a variant carries, or `None` when it carries none (`Empty`).
 ///
 /// Numbers stay numbers (all integer widths become `Int`, a `UInt64` above `i64::MAX`

@@ -17,9 +17,19 @@ pub enum ConnectorError {
     },
 
     #[error(
-        "OPC UA server {endpoint} offers no endpoint with that path and security None; it offers: {offered}"
+        "OPC UA server {endpoint} offers no endpoint with that path and security {wanted}; it offers: {offered}"
     )]
-    NoMatchingEndpoint { endpoint: String, offered: String },
+    NoMatchingEndpoint {
+        endpoint: String,
+        wanted: String,
+        offered: String,
+    },
+
+    #[error("user identity for {endpoint}: {message}")]
+    Credentials { endpoint: String, message: String },
+
+    #[error("OPC UA PKI folder {dir}: {message}")]
+    Pki { dir: String, message: String },
 
     #[error("namespace `{uri}` of {node} is not served by {endpoint}; the server's namespaces are: {available}")]
     NamespaceUnknown {

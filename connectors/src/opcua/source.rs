@@ -5,7 +5,7 @@
 //! subscriptions over with TransferSubscriptions when the server still has them) → forward
 //! notifications → retry tags that failed, republish messages that went missing.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use futures::StreamExt;
@@ -20,13 +20,14 @@ use opcua::{
     },
 };
 use tokio::{sync::mpsc, task::JoinHandle};
-use tracing::{debug, info, info_span, warn, Instrument};
+use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use model::{NodeAddress, Sample, Site, Tag};
 
 use super::{
     client::{
-        build_client, namespace_index, prepare_session, read_item_limits, read_namespaces, Retries,
+        build_client, namespace_index, pki_dir, prepare_session, read_item_limits, read_namespaces,
+        Retries,
     },
     config::SourceOptions,
     convert::node_id,
@@ -122,7 +123,18 @@ impl OpcUaSource {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ConnectorError> {
         let endpoint = self.site.endpoint.clone();
-        status.begin(&self.site.id, &endpoint, self.signals.len());
+        let sec = &self.site.security;
+        let user = match sec.user {
+            model::UserIdentity::Anonymous => "anonymous",
+            model::UserIdentity::Username { .. } => "username",
+            model::UserIdentity::X509 { .. } => "x509",
+        };
+        status.begin(
+            &self.site.id,
+            &endpoint,
+            format!("{:?} {:?}, {user}", sec.policy, sec.mode),
+            self.signals.len(),
+        );
         info!(signals = self.signals.len(), "OPC UA source starting");
 
         let (samples_tx, samples_rx) = mpsc::unbounded_channel();
@@ -138,8 +150,10 @@ impl OpcUaSource {
             )
             .in_current_span(),
         ));
-        let discovery = build_client(&self.opts, &endpoint, Retries::None)?;
-        let client = build_client(&self.opts, &endpoint, Retries::Forever)?;
+        let security = &self.site.security;
+        let discovery = build_client(&self.opts, security, &endpoint, Retries::None)?;
+        let client = build_client(&self.opts, security, &endpoint, Retries::Forever)?;
+        let pki = pki_dir(&self.opts, security);
         tokio::pin!(shutdown);
 
         // The session's own retries start only once it exists, and creating it needs the
@@ -149,7 +163,7 @@ impl OpcUaSource {
             let attempt = tokio::select! {
                 _ = &mut shutdown => return Ok(()),
                 _ = tx.closed() => return Ok(()),
-                r = prepare_session(&discovery, &client, &endpoint, self.opts.request_timeout()) => r,
+                r = prepare_session(&discovery, &client, &endpoint, security, self.opts.request_timeout()) => r,
             };
             match attempt {
                 Ok(pair) => break pair,
@@ -168,7 +182,7 @@ impl OpcUaSource {
 
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let mut driver = Task(tokio::spawn(
-            drive(event_loop, events_tx, status.clone()).in_current_span(),
+            drive(event_loop, events_tx, status.clone(), pki).in_current_span(),
         ));
         let mut running = Running {
             endpoint: endpoint.clone(),
@@ -270,21 +284,36 @@ async fn drive(
     event_loop: SessionEventLoop<impl Connector + 'static>,
     events: mpsc::UnboundedSender<SessionEvent>,
     status: Arc<SourceStatus>,
+    pki: PathBuf,
 ) -> StatusCode {
     let stream = event_loop.enter();
     tokio::pin!(stream);
+    // The last certificate refusal reported, so that every retry does not warn again.
+    let mut refused: Option<StatusCode> = None;
     while let Some(r) = stream.next().await {
         match r {
             Ok(SessionPollResult::Reconnected(mode)) => {
+                status.connect_attempted();
                 let new_session = matches!(mode, SessionConnectMode::NewSession(_));
                 info!(new_session, "session connected");
+                refused = None;
                 let _ = events.send(SessionEvent::Connected { new_session });
+            }
+            Ok(SessionPollResult::ReconnectFailed(code)) if is_certificate_refusal(code) => {
+                status.connect_attempted();
+                let message = certificate_refusal(code, &pki);
+                if refused != Some(code) {
+                    error!(status = %code, pki = %pki.display(), "{message}");
+                    refused = Some(code);
+                }
+                status.error(message);
             }
             Ok(SessionPollResult::ConnectionLost(code)) => {
                 warn!(status = %code, "connection lost; reconnecting");
                 status.connection_lost(format!("connection lost: {code}"));
             }
             Ok(SessionPollResult::ReconnectFailed(code)) => {
+                status.connect_attempted();
                 debug!(status = %code, "reconnect attempt failed");
                 status.error(format!("reconnect failed: {code}"));
             }
@@ -307,6 +336,42 @@ async fn drive(
     }
     status.disconnected();
     StatusCode::Good
+}
+
+/// Whether a failed connection attempt is the client refusing the server's certificate
+/// (an administrator has to act) rather than the server being away.
+fn is_certificate_refusal(code: StatusCode) -> bool {
+    matches!(
+        StatusCode::from(code.bits() & 0xFFFF_0000),
+        StatusCode::BadCertificateUntrusted
+            | StatusCode::BadSecurityChecksFailed
+            | StatusCode::BadCertificateInvalid
+            | StatusCode::BadCertificateHostNameInvalid
+            | StatusCode::BadCertificateUriInvalid
+            | StatusCode::BadCertificateTimeInvalid
+            | StatusCode::BadCertificateIssuerTimeInvalid
+            | StatusCode::BadCertificateRevoked
+            | StatusCode::BadCertificateUseNotAllowed
+    )
+}
+
+/// What the administrator reads when the server's certificate is refused: why, and where
+/// to trust it.
+fn certificate_refusal(code: StatusCode, pki: &std::path::Path) -> String {
+    let rejected = pki.join("rejected");
+    let trusted = pki.join("trusted");
+    match StatusCode::from(code.bits() & 0xFFFF_0000) {
+        StatusCode::BadCertificateUntrusted | StatusCode::BadSecurityChecksFailed => format!(
+            "server certificate not trusted ({code}): it is in {}; if it is the server's, move it \
+             to {}; the connector keeps retrying and connects once it is trusted",
+            rejected.display(),
+            trusted.display(),
+        ),
+        _ => format!(
+            "server certificate refused ({code}): it does not match the endpoint (host name, \
+             application URI) or is not valid now; the connector keeps retrying"
+        ),
+    }
 }
 
 /// The source's state while connected at least once.

@@ -40,6 +40,7 @@ pub struct ValuelessStatus {
 #[derive(Debug, Default)]
 pub struct SourceStatus {
     connected: AtomicBool,
+    connect_attempts: AtomicU64,
     sessions: AtomicU64,
     connection_losses: AtomicU64,
     notifications: AtomicU64,
@@ -55,6 +56,7 @@ pub struct SourceStatus {
 struct Detail {
     site: String,
     endpoint: String,
+    security: String,
     signals: usize,
     subscriptions: usize,
     last_notification: Option<DateTime<Utc>>,
@@ -68,7 +70,13 @@ struct Detail {
 pub struct SourceStatusSnapshot {
     pub site: String,
     pub endpoint: String,
+    /// Security policy, mode and user kind of the session, e.g. `Basic256Sha256
+    /// SignAndEncrypt, username`.
+    pub security: String,
     pub connected: bool,
+    /// Connection attempts of the session (each at most one CreateSession or
+    /// ActivateSession): what a reconnect storm would drive up.
+    pub connect_attempts: u64,
     /// Sessions created so far; more than one means the source reconnected with a new session.
     pub sessions: u64,
     pub connection_losses: u64,
@@ -102,7 +110,9 @@ impl SourceStatus {
         SourceStatusSnapshot {
             site: d.site,
             endpoint: d.endpoint,
+            security: d.security,
             connected: self.connected.load(Ordering::Relaxed),
+            connect_attempts: self.connect_attempts.load(Ordering::Relaxed),
             sessions: self.sessions.load(Ordering::Relaxed),
             connection_losses: self.connection_losses.load(Ordering::Relaxed),
             notifications: self.notifications.load(Ordering::Relaxed),
@@ -135,11 +145,16 @@ impl SourceStatus {
         self.detail.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn begin(&self, site: &str, endpoint: &str, signals: usize) {
+    pub(crate) fn begin(&self, site: &str, endpoint: &str, security: String, signals: usize) {
         let mut d = self.detail();
         d.site = site.to_string();
         d.endpoint = endpoint.to_string();
+        d.security = security;
         d.signals = signals;
+    }
+
+    pub(crate) fn connect_attempted(&self) {
+        self.connect_attempts.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn session_started(&self, new_session: bool) {

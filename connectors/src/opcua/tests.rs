@@ -725,6 +725,7 @@ fn site(endpoint: &str, signals: usize) -> Arc<Site> {
                 signals,
             }],
         }],
+        security: Default::default(),
         origin: "test".into(),
     })
 }

@@ -8,7 +8,11 @@
 //! any speed. A client writing a set-point (`_sp`) changes the plant at once; the new value
 //! is published straight away.
 //!
-//! Security is policy None with anonymous access for now.
+//! Security follows the site file's `[site.security]`: policy None with anonymous access by
+//! default; when the site asks for a secured session, every secured policy in Sign and
+//! SignAndEncrypt, with the server's own certificate made once in its PKI folder. The
+//! simulator trusts any client certificate (it stands in for a plant whose administrator
+//! has trusted the connector); the connector still has to trust the simulator's.
 
 mod server;
 
@@ -25,7 +29,7 @@ use model::{Site, Value};
 use opcua::{
     server::{
         node_manager::memory::{simple_node_manager_imports, SimpleNodeManager},
-        ServerBuilder, ServerEndpoint, ServerHandle, ANONYMOUS_USER_TOKEN_ID,
+        ServerBuilder, ServerHandle,
     },
     types::{DateTime, NodeId, NumericRange, StatusCode},
 };
@@ -105,6 +109,7 @@ pub struct RunningSimulator {
     local_addr: SocketAddr,
     handle: ServerHandle,
     plant: Arc<Mutex<Plant>>,
+    pki_dir: PathBuf,
     /// The address space and the signals' nodes, for tests to look at what is served.
     #[cfg(test)]
     manager: Arc<SimpleNodeManager>,
@@ -135,6 +140,13 @@ impl RunningSimulator {
 
     pub fn site(&self) -> &Arc<Site> {
         &self.site
+    }
+
+    /// The server's application instance certificate (DER), present when the site is
+    /// secured: what a connector's administrator trusts.
+    pub fn certificate_path(&self) -> Option<PathBuf> {
+        let path = self.pki_dir.join("own").join("cert.der");
+        path.is_file().then_some(path)
     }
 
     /// Runs `f` on the plant model, e.g. to read its ground truth or the simulated time.
@@ -214,21 +226,26 @@ pub async fn start(site: Arc<Site>, opts: SimOptions) -> Result<RunningSimulator
         .pki_dir
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join("pharmatwin-pki").join(&site.id));
-    let (server, handle) = ServerBuilder::new()
+    let secured = site.security.policy != model::SecurityPolicy::None;
+    let mut builder = ServerBuilder::new()
         .application_name(format!("PharmaTwin simulator: {}", site.name))
         .application_uri(format!("urn:pharmatwin:simulator:{}", site.id))
         .product_uri("urn:pharmatwin:simulator")
         .host(endpoint.host.clone())
         .port(endpoint.port)
-        .add_endpoint(
-            "none",
-            ServerEndpoint::new_none(
-                endpoint.path.clone(),
-                &[ANONYMOUS_USER_TOKEN_ID.to_string()],
-            ),
-        )
+        .create_sample_keypair(secured)
+        .trust_client_certs(secured);
+    let users = server::user_tokens(&site)?;
+    let user_ids: Vec<String> = users.iter().map(|(id, _)| id.clone()).collect();
+    for (id, token) in users {
+        builder = builder.add_user_token(id, token);
+    }
+    for (id, e) in server::endpoints(&site, &endpoint.path, &user_ids) {
+        builder = builder.add_endpoint(id, e);
+    }
+    let (server, handle) = builder
         .discovery_urls(vec![url.clone()])
-        .pki_dir(pki_dir)
+        .pki_dir(pki_dir.clone())
         .limits(server::limits())
         .with_node_manager(simple_node_manager_imports(
             vec![Box::new(SiteNamespaces(namespace_uris(&site)))],
@@ -292,6 +309,7 @@ pub async fn start(site: Arc<Site>, opts: SimOptions) -> Result<RunningSimulator
         local_addr,
         handle,
         plant,
+        pki_dir,
         #[cfg(test)]
         manager,
         #[cfg(test)]

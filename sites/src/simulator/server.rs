@@ -4,17 +4,18 @@
 
 use std::collections::BTreeSet;
 
-use model::{DataType, NodeIdentifier, Signal, Site, Value};
+use model::{DataType, NodeIdentifier, SecurityPolicy, Signal, Site, UserIdentity, Value};
 use opcua::{
+    crypto::SecurityPolicy as UaPolicy,
     nodes::{ImportedItem, NodeSetImport},
     server::{
         address_space::{AccessLevel, VariableBuilder},
         node_manager::memory::SimpleNodeManager,
-        Limits,
+        Limits, ServerEndpoint, ServerUserToken, ANONYMOUS_USER_TOKEN_ID,
     },
     types::{
-        DataTypeId, DataValue, DateTime, LocalizedText, NodeId, NodeSetNamespaceMapper,
-        QualifiedName, StatusCode, UAString, Variant,
+        DataTypeId, DataValue, DateTime, LocalizedText, MessageSecurityMode, NodeId,
+        NodeSetNamespaceMapper, QualifiedName, StatusCode, UAString, Variant,
     },
 };
 
@@ -106,6 +107,64 @@ pub(crate) fn limits() -> Limits {
     ops.max_nodes_per_translate_browse_paths_to_node_ids = 10_000;
     ops.max_nodes_per_history_read_data = 1_000;
     limits
+}
+
+/// The endpoints the simulator offers at `path`: security None with anonymous access (as
+/// an unsecured plant), or, when the site file asks for a secured session, every secured
+/// policy of the site-file model in Sign and SignAndEncrypt and no unsecured door — a
+/// connector can then be tried with any of them against the same simulator. Each takes the
+/// anonymous user and `users`.
+pub(crate) fn endpoints(
+    site: &Site,
+    path: &str,
+    users: &[String],
+) -> Vec<(String, ServerEndpoint)> {
+    let mut tokens = vec![ANONYMOUS_USER_TOKEN_ID.to_string()];
+    tokens.extend(users.iter().cloned());
+    if site.security.policy == SecurityPolicy::None {
+        return vec![("none".into(), ServerEndpoint::new_none(path, &tokens))];
+    }
+    let mut out = Vec::new();
+    for policy in SecurityPolicy::ALL {
+        let ua_policy = match policy {
+            SecurityPolicy::None => continue,
+            SecurityPolicy::Basic256Sha256 => UaPolicy::Basic256Sha256,
+            SecurityPolicy::Aes128Sha256RsaOaep => UaPolicy::Aes128Sha256RsaOaep,
+            SecurityPolicy::Aes256Sha256RsaPss => UaPolicy::Aes256Sha256RsaPss,
+        };
+        for (mode, ua_mode) in [
+            ("sign", MessageSecurityMode::Sign),
+            ("sign_encrypt", MessageSecurityMode::SignAndEncrypt),
+        ] {
+            out.push((
+                format!("{}_{mode}", ua_policy.to_str().to_lowercase()),
+                ServerEndpoint::new(path, ua_policy, ua_mode, &tokens),
+            ));
+        }
+    }
+    out
+}
+
+/// The user the site file names, as the simulator's user token (id `site-user`): the
+/// password from the same environment variable the connector reads it from.
+pub(crate) fn user_tokens(site: &Site) -> Result<Vec<(String, ServerUserToken)>, SimError> {
+    let id = "site-user".to_string();
+    Ok(match &site.security.user {
+        UserIdentity::Anonymous => Vec::new(),
+        UserIdentity::Username { name, password_env } => {
+            let password = std::env::var(password_env).map_err(|_| {
+                SimError::Options(format!(
+                    "site {}: the password of user `{name}` is read from the environment \
+                     variable `{password_env}`, which is not set",
+                    site.id
+                ))
+            })?;
+            vec![(id, ServerUserToken::user_pass(name.clone(), password))]
+        }
+        UserIdentity::X509 { certificate, .. } => {
+            vec![(id, ServerUserToken::x509("x509-user", certificate))]
+        }
+    })
 }
 
 /// The namespaces the site's nodes live in: its own first, then any other a signal names.
