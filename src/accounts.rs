@@ -134,6 +134,44 @@ pub(crate) fn unlock(
     Ok(())
 }
 
+/// Trusts a server certificate for the connectors, recorded as a trust decision in the audit
+/// trail (who, which certificate, why) before it takes effect.
+pub(crate) fn trust(
+    pki: &Path,
+    certificate: &str,
+    reason: &str,
+    audit_log: Option<&Path>,
+) -> Result<()> {
+    anyhow::ensure!(
+        !reason.trim().is_empty(),
+        "--reason: say why this server is trusted"
+    );
+    let trail = audit_beside(pki, audit_log)?;
+    let refused = connectors::rejected_certificates(pki)?;
+    let thumbprint = refused
+        .iter()
+        .find(|(file, t)| {
+            t.as_str() == certificate.trim().to_ascii_lowercase().replace(':', "")
+                || file.as_path() == Path::new(certificate)
+        })
+        .map(|(_, t)| t.clone());
+    // Recorded before it takes effect, so only what can take effect is recorded.
+    anyhow::ensure!(
+        thumbprint.is_some() || Path::new(certificate).is_file(),
+        "no refused certificate `{certificate}` in {} (see `pharmatwin pki list`)",
+        pki.join("rejected").display()
+    );
+    trail.append(audit::Entry {
+        user: cli_actor(),
+        action: "certificate.trust".into(),
+        target: format!("pki/{}", thumbprint.as_deref().unwrap_or(certificate)),
+        details: serde_json::json!({ "pki": pki.display().to_string(), "certificate": certificate, "reason": reason }),
+    })?;
+    let trusted = connectors::trust_certificate(pki, certificate)?;
+    println!("trusted: {}", trusted.display());
+    Ok(())
+}
+
 pub(crate) fn list(file: &Path) -> Result<()> {
     let store = UserStore::open(file, LockoutPolicy::default())?;
     for u in store.list() {

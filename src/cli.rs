@@ -86,6 +86,30 @@ enum Audit {
     },
 }
 
+/// The connector's certificate store: which OPC UA servers it trusts.
+#[derive(Debug, Subcommand)]
+enum Pki {
+    /// Lists the server certificates refused so far (in `PKI/rejected/`), with thumbprints.
+    List {
+        /// The PKI folder (`DATA_DIR/pki` for `run` and `demo`).
+        #[arg(long)]
+        pki: PathBuf,
+    },
+    /// Trusts a refused server certificate (by thumbprint, or a certificate file): the
+    /// connector connects on its next retry. Audited, with the reason.
+    Trust {
+        #[arg(long)]
+        pki: PathBuf,
+        /// A thumbprint from `pki list`, or a DER certificate file.
+        certificate: String,
+        #[arg(long)]
+        reason: String,
+        /// Default: `audit.jsonl` beside the PKI folder.
+        #[arg(long)]
+        audit_log: Option<PathBuf>,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum Users {
     /// Makes the first administrator; the password is read from $PHARMATWIN_PASSWORD.
@@ -234,6 +258,11 @@ enum Command {
     Users {
         #[command(subcommand)]
         what: Users,
+    },
+    /// The OPC UA certificate store: refused server certificates, and trusting one.
+    Pki {
+        #[command(subcommand)]
+        what: Pki,
     },
     /// The audit trail: check its chain, or export it for an inspector.
     Audit {
@@ -664,6 +693,20 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
         },
         Command::Bench { seconds, tick_ms } => topology::bench(seconds, tick_ms).await,
         Command::BenchWeb { viewers, seconds } => crate::bench_web::run(viewers, seconds).await,
+        Command::Pki { what } => match what {
+            Pki::List { pki } => {
+                for (file, thumbprint) in connectors::rejected_certificates(&pki)? {
+                    println!("{thumbprint}\t{}", file.display());
+                }
+                Ok(())
+            }
+            Pki::Trust {
+                pki,
+                certificate,
+                reason,
+                audit_log,
+            } => crate::accounts::trust(&pki, &certificate, &reason, audit_log.as_deref()),
+        },
     }
 }
 

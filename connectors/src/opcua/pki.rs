@@ -44,10 +44,13 @@ pub fn trust_certificate(pki: &Path, what: &str) -> Result<PathBuf, ConnectorErr
     let target = trusted.join(&name);
     std::fs::write(&target, der)
         .map_err(|e| err(format!("cannot write {}: {e}", target.display())))?;
-    let rejected = pki.join("rejected").join(&name);
-    if rejected.exists() {
-        std::fs::remove_file(&rejected)
-            .map_err(|e| err(format!("cannot remove {}: {e}", rejected.display())))?;
+    // No longer refused: under the store's name, or whatever name it was put there with.
+    let rejected_dir = pki.join("rejected");
+    for rejected in [rejected_dir.join(&name), source.clone()] {
+        if rejected.parent() == Some(rejected_dir.as_path()) && rejected.exists() {
+            std::fs::remove_file(&rejected)
+                .map_err(|e| err(format!("cannot remove {}: {e}", rejected.display())))?;
+        }
     }
     Ok(target)
 }
