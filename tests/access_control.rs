@@ -275,29 +275,11 @@ fn the_first_admin_comes_from_the_command_line_with_the_password_from_the_enviro
 fn the_web_view_serves_https_with_a_configured_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl (scripts/test-deps.sh installs it)");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
+    self_signed(
+        &cert,
+        &key,
+        "/CN=localhost",
+        &["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
     );
     let web = free_port();
     let listen = format!("127.0.0.1:{web}");

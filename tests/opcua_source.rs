@@ -224,19 +224,12 @@ async fn every_policy_and_mode_and_user_identity_connects_to_the_simulator() {
     // The X.509 user: a certificate the simulator knows, its key only the connector has.
     let user_cert = dir.path().join("user-cert.der");
     let user_key = dir.path().join("user-key.pem");
-    let made = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-        ])
-        .args(["-subj", "/CN=pharmatwin-test-user", "-outform", "DER"])
-        .arg("-keyout")
-        .arg(&user_key)
-        .arg("-out")
-        .arg(&user_cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl (scripts/test-deps.sh installs it)");
-    assert!(made.success());
+    self_signed(
+        &user_cert,
+        &user_key,
+        "/CN=pharmatwin-test-user",
+        &["-outform", "DER"],
+    );
     let x509 = UserIdentity::X509 {
         certificate: user_cert.clone(),
         private_key: user_key.clone(),

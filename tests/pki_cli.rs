@@ -12,30 +12,11 @@ fn a_refused_server_certificate_is_listed_and_trusted_with_an_audited_reason() {
     let pki = dir.path().join("pki");
     std::fs::create_dir_all(pki.join("rejected")).unwrap();
     let der = pki.join("rejected/server.der");
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=plant-server",
-            "-outform",
-            "DER",
-            "-keyout",
-        ])
-        .arg(dir.path().join("key.pem"))
-        .arg("-out")
-        .arg(&der)
-        .output()
-        .expect("openssl (scripts/test-deps.sh installs it)");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
+    self_signed(
+        &der,
+        &dir.path().join("key.pem"),
+        "/CN=plant-server",
+        &["-outform", "DER"],
     );
     let pki_arg = pki.to_str().unwrap();
 

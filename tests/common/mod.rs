@@ -552,3 +552,25 @@ pub fn screenshots(api: &Api, path: &str, name: &str) {
     ]);
     assert_png(&phone, 30_000);
 }
+
+/// A self-signed RSA certificate for `subject` (e.g. `/CN=localhost`) and its key, made by
+/// `openssl` (installed by `scripts/test-deps.sh`); `extra` are more `openssl req` arguments
+/// (`-outform DER`, `-addext …`).
+pub fn self_signed(cert: &Path, key: &Path, subject: &str, extra: &[&str]) {
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", subject,
+        ])
+        .args(extra)
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(cert)
+        .output()
+        .expect("openssl (scripts/test-deps.sh installs it)");
+    assert!(
+        made.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+}
