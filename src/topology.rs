@@ -125,6 +125,8 @@ fn training_over(
                     part: f.part,
                     after_plant_hours: f.after_hours,
                     factor: f.factor,
+                    signal: f.signal,
+                    offline_hours: f.offline_hours,
                 })
                 .collect(),
         })
@@ -134,12 +136,25 @@ fn training_over(
             .iter()
             .find(|s| s.site().id == f.site)
             .ok_or_else(|| format!("no simulated site `{}`", f.site))?;
-        let part =
-            sites::physics::Part::parse(&f.part).ok_or_else(|| format!("no part `{}`", f.part))?;
-        if sim.with_plant(|p| p.inject(&f.line, &f.equipment, part, f.factor)) {
+        let fault = sites::scenario::Fault {
+            site: f.site.clone(),
+            line: f.line.clone(),
+            equipment: f.equipment.clone(),
+            part: f.part.clone(),
+            after_hours: 0.0,
+            factor: f.factor,
+            signal: f.signal.clone(),
+            offline_hours: f.offline_hours,
+        };
+        if sim.with_plant(|p| fault.apply(p)) {
             Ok(())
         } else {
-            Err(format!("{}/{} has no {}", f.line, f.equipment, f.part))
+            Err(format!(
+                "{}/{} has no {}",
+                f.line,
+                f.equipment,
+                fault.target()
+            ))
         }
     });
     Ok(dashboards::Training::new(

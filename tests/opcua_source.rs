@@ -18,75 +18,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::*;
-use connectors::{OpcUaSource, SourceOptions, SourceStatus};
-use model::{Sample, Security, SecurityMode, SecurityPolicy, Site, UserIdentity};
-use tokio::{sync::mpsc, task::JoinHandle};
-
-/// A connector running in this process, stopped cleanly when dropped.
-struct Connector {
-    status: Arc<SourceStatus>,
-    samples: mpsc::Receiver<Vec<Sample>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Connector {
-    fn start(site: Site, pki: &Path) -> Connector {
-        let opts = SourceOptions {
-            publishing_interval_ms: 200,
-            sampling_interval_ms: 100,
-            reconnect_initial_ms: 200,
-            reconnect_max_ms: 1_000,
-            pki_dir: Some(pki.to_path_buf()),
-            ..SourceOptions::default()
-        };
-        let status = Arc::new(SourceStatus::new());
-        let (tx, samples) = mpsc::channel(1_000);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let source = OpcUaSource::new(Arc::new(site), opts);
-        let st = status.clone();
-        let task = tokio::spawn(async move {
-            let _ = source
-                .run_until(tx, st, async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        Connector {
-            status,
-            samples,
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
-
-    /// Waits for a batch of samples, within `limit`.
-    async fn next_samples(&mut self, limit: Duration) -> Option<Vec<Sample>> {
-        tokio::time::timeout(limit, self.samples.recv())
-            .await
-            .ok()
-            .flatten()
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-        }
-    }
-}
-
-/// Polls `f` until it holds, or panics naming `what` after `limit`.
-async fn eventually(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "gave up after {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use common::{connector::*, *};
+use model::{Security, SecurityMode, SecurityPolicy, Site, UserIdentity};
 
 fn secured(mut site: Site, policy: SecurityPolicy, mode: SecurityMode) -> Site {
     site.security = Security {
@@ -105,20 +38,6 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default()
-}
-
-async fn simulator(site: &Site, pki: &Path) -> sites::simulator::RunningSimulator {
-    sites::simulator::start(
-        Arc::new(site.clone()),
-        sites::simulator::SimOptions {
-            endpoint: Some("0".into()),
-            pki_dir: Some(pki.to_path_buf()),
-            tick: Duration::from_millis(200),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap()
 }
 
 /// The refusal an administrator sees, then trusting the certificate the connector put in

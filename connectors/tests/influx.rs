@@ -116,11 +116,14 @@ async fn every_value_type_round_trips_through_influxd_with_special_characters() 
         Value::Bool(false),
         Value::Text("EXECUTE \"fast\", a=b\\c\nline 2 – é".into()),
         Value::Text(String::new()),
+        // A Bad status that came without a value: stored as its quality alone.
+        Value::Null,
     ];
     let qualities = [
         Quality::GOOD,
         Quality::BAD_NODE_ID_UNKNOWN,
         Quality(0x4000_0480),
+        Quality(0x808C_0000), // BadSensorFailure, the null's status
     ];
     let mut written: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
     let mut batch = Vec::new();
@@ -135,7 +138,11 @@ async fn every_value_type_round_trips_through_influxd_with_special_characters() 
             let s = sample(
                 tag,
                 v.clone(),
-                qualities[i % qualities.len()],
+                if v.is_null() {
+                    qualities[3]
+                } else {
+                    qualities[i % 3]
+                },
                 t0() + chrono::Duration::nanoseconds(1_000_000_007 * i as i64 + ti as i64),
             );
             written.entry(tag.path()).or_default().push(s.clone());

@@ -74,11 +74,11 @@ async function renderTraining(){
   }
   const s = training.session;
   const scen = (training.scenarios || []).map(sc => `<tr data-scenario="${esc(sc.id)}"><td><b>${esc(sc.name)}</b><div class="sub">${esc(sc.description)}</div></td>
-    <td>${sc.faults.map(f => `${esc(f.site)} / ${esc(f.line)} / ${esc(f.equipment)}: ${esc(f.part)} ×${fmt(f.factor, 0)} after ${fmt(f.after_plant_hours, 1)} plant h`).join("<br>")}</td>
+    <td>${sc.faults.map(f => `${esc(f.site)} / ${esc(f.line)} / ${esc(f.equipment)}: ${f.signal ? `${esc(f.signal)} sensor off line for ${fmt(f.offline_hours, 1)} plant h` : `${esc(f.part)} ×${fmt(f.factor, 0)}`} after ${fmt(f.after_plant_hours, 1)} plant h`).join("<br>")}</td>
     <td>${canTrain() && !s ? `<button class="t-start" data-id="${esc(sc.id)}">Start / 开始</button>` : ""}</td></tr>`).join("");
   let session = `<div class="empty">No scenario running / 无进行中的场景</div>`;
   if (s) {
-    const faults = s.faults.map(f => `<tr><td>${esc(f.fault.site)} / ${esc(f.fault.line)} / ${esc(f.fault.equipment)}</td><td>${esc(f.fault.part)}</td>
+    const faults = s.faults.map(f => `<tr><td>${esc(f.fault.site)} / ${esc(f.fault.line)} / ${esc(f.fault.equipment)}</td><td>${esc(f.fault.signal || f.fault.part)}</td>
       <td>${dt(f.due_at)}</td><td>${f.injected_at ? dt(f.injected_at) : "pending / 待注入"}</td><td>${esc(f.error || "")}</td></tr>`).join("");
     const alerts = s.alerts.map(a => `<tr><td>${esc(a.kind)}</td><td>${esc(a.site)} / ${esc(a.line)} / ${esc(a.equipment || "")}</td><td>${esc(a.message)}</td>
       <td>${dt(a.raised_at)}</td><td>${esc(a.acknowledged_by || "–")}</td><td class="n" data-csv="${esc(a.response_s)}">${secs(a.response_s)}</td></tr>`).join("")

@@ -41,11 +41,18 @@ pub struct PlannedFault {
     pub site: String,
     pub line: String,
     pub equipment: String,
+    /// The part that wears faster; empty for a sensor fault.
     pub part: String,
     /// Plant hours after the session starts.
     pub after_plant_hours: f64,
     /// How many times faster the part wears from then on.
     pub factor: f64,
+    /// The signal whose sensor goes off line; empty for a wear fault.
+    #[serde(default)]
+    pub signal: String,
+    /// Plant hours the sensor stays off line.
+    #[serde(default)]
+    pub offline_hours: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -233,7 +240,7 @@ impl Training {
                 tokio::time::sleep(wait).await;
                 let result = inject(&f);
                 match &result {
-                    Ok(()) => tracing::info!(site = %f.site, line = %f.line, equipment = %f.equipment, part = %f.part, "training fault injected"),
+                    Ok(()) => tracing::info!(site = %f.site, line = %f.line, equipment = %f.equipment, part = %f.part, signal = %f.signal, "training fault injected"),
                     Err(e) => tracing::warn!(site = %f.site, equipment = %f.equipment, error = %e, "training fault not injected"),
                 }
                 if let Some(s) = lock(&session).as_mut() {

@@ -40,6 +40,10 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Text(String),
+    /// No value: what a server sends with a Bad status when it has nothing to report (a
+    /// sensor off line). Stored as such with its status and time, so a chart shows the hole
+    /// instead of the last good value carried into it. JSON `null`.
+    Null,
 }
 
 impl Value {
@@ -49,8 +53,12 @@ impl Value {
             Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
             Value::Int(i) => Some(*i as f64),
             Value::Float(f) => Some(*f),
-            Value::Text(_) => None,
+            Value::Text(_) | Value::Null => None,
         }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
     }
 
     pub fn as_text(&self) -> Option<&str> {
@@ -68,6 +76,7 @@ impl fmt::Display for Value {
             Value::Int(i) => write!(f, "{i}"),
             Value::Float(x) => write!(f, "{x}"),
             Value::Text(s) => f.write_str(s),
+            Value::Null => f.write_str("null"),
         }
     }
 }
@@ -152,5 +161,8 @@ mod tests {
             "\"EXECUTE\""
         );
         assert_eq!(Value::Bool(true).as_f64(), Some(1.0));
+        assert_eq!(serde_json::to_string(&Value::Null).unwrap(), "null");
+        let back: Vec<Value> = serde_json::from_str("[null, 2, \"x\"]").unwrap();
+        assert_eq!(back, [Value::Null, Value::Int(2), Value::Text("x".into())]);
     }
 }

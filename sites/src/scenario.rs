@@ -10,6 +10,14 @@
 //! part = "bearing"      # bearing | tooling | filter
 //! after_hours = 2.0     # simulated hours after the simulator starts
 //! factor = 40.0         # the part wears this many times faster until renewed
+//!
+//! [[fault]]             # a sensor failing: its signal reads Bad, with no value
+//! site = "anhui"
+//! line = "line-1"
+//! equipment = "press-01"
+//! signal = "main_bearing_temp"
+//! after_hours = 1.0
+//! offline_hours = 0.5
 //! ```
 
 use std::{path::Path, time::Duration};
@@ -54,13 +62,48 @@ pub struct Fault {
     pub site: String,
     pub line: String,
     pub equipment: String,
+    /// A part that wears `factor` times faster; empty for a sensor fault.
+    #[serde(default)]
     pub part: String,
     pub after_hours: f64,
+    #[serde(default)]
     pub factor: f64,
+    /// A signal whose sensor goes off line for `offline_hours`; empty for a wear fault.
+    #[serde(default)]
+    pub signal: String,
+    #[serde(default)]
+    pub offline_hours: f64,
+}
+
+impl Fault {
+    /// Injects the fault into `plant` now; `false` if the plant has no such unit, part or
+    /// signal.
+    pub fn apply(&self, plant: &mut Plant) -> bool {
+        if self.signal.is_empty() {
+            Part::parse(&self.part)
+                .is_some_and(|p| plant.inject(&self.line, &self.equipment, p, self.factor))
+        } else {
+            plant.take_offline(
+                &self.line,
+                &self.equipment,
+                &self.signal,
+                self.offline_hours,
+            )
+        }
+    }
+
+    /// What is injected, for logs: the part or the signal.
+    pub fn target(&self) -> &str {
+        if self.signal.is_empty() {
+            &self.part
+        } else {
+            &self.signal
+        }
+    }
 }
 
 /// The scenarios shipped with the simulator (`sites/scenarios/`), by id (the file name).
-const BUILTIN: [(&str, &str); 3] = [
+const BUILTIN: [(&str, &str); 4] = [
     (
         "press-bearing-hot",
         include_str!("../scenarios/press-bearing-hot.toml"),
@@ -72,6 +115,10 @@ const BUILTIN: [(&str, &str); 3] = [
     (
         "press-tooling-worn",
         include_str!("../scenarios/press-tooling-worn.toml"),
+    ),
+    (
+        "sensor-offline",
+        include_str!("../scenarios/sensor-offline.toml"),
     ),
 ];
 
@@ -111,16 +158,35 @@ impl Scenario {
                 key,
                 message,
             };
-            if Part::parse(&f.part).is_none() {
-                return Err(invalid(
-                    "part",
-                    format!("`{}` is not bearing, tooling or filter", f.part),
-                ));
-            }
             if !(f.after_hours.is_finite() && f.after_hours >= 0.0) {
                 return Err(invalid(
                     "after_hours",
                     format!("{} is not ≥ 0", f.after_hours),
+                ));
+            }
+            if !f.signal.is_empty() {
+                if !f.part.is_empty() {
+                    return Err(invalid(
+                        "part",
+                        "a fault is either a part wearing or a signal's sensor off line, not both"
+                            .into(),
+                    ));
+                }
+                if !(f.offline_hours.is_finite() && f.offline_hours > 0.0) {
+                    return Err(invalid(
+                        "offline_hours",
+                        format!("{} is not > 0", f.offline_hours),
+                    ));
+                }
+                continue;
+            }
+            if Part::parse(&f.part).is_none() {
+                return Err(invalid(
+                    "part",
+                    format!(
+                        "`{}` is not bearing, tooling or filter (or give `signal`)",
+                        f.part
+                    ),
                 ));
             }
             if !(f.factor.is_finite() && f.factor > 0.0) {
@@ -161,8 +227,7 @@ impl FaultSchedule {
                 break;
             }
             let f = self.pending.pop().unwrap_or_else(|| unreachable!());
-            let ok = Part::parse(&f.part)
-                .is_some_and(|p| plant.inject(&f.line, &f.equipment, p, f.factor));
+            let ok = f.apply(plant);
             done.push((f, ok));
         }
         done
@@ -221,9 +286,48 @@ factor = 50.0
     }
 
     #[test]
+    fn an_offline_sensor_reads_null_for_its_hours_then_reads_again() {
+        let (_, sc) = builtin_scenarios()
+            .unwrap()
+            .into_iter()
+            .find(|(id, _)| id == "sensor-offline")
+            .unwrap();
+        let site = crate::builtin_sites()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.id == "anhui")
+            .unwrap();
+        let humidity = site
+            .signals()
+            .position(|(l, e, s)| {
+                l.id == "line-1" && e.id == "room-compression" && s.id == "humidity"
+            })
+            .unwrap();
+        let start = chrono::Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
+        let mut plant = Plant::new(&site, 1, start);
+        let mut schedule = sc.schedule("anhui");
+        let mut read = Vec::new();
+        // Quarter-hour steps over three hours: due at 0.5 h, off line for 1 h.
+        for _ in 0..12 {
+            plant.step(Duration::from_secs(900));
+            for (f, ok) in schedule.apply_due(&mut plant) {
+                assert!(ok, "{f:?} applies");
+            }
+            let values = plant.sample();
+            read.push(values[humidity].is_null());
+            // Only the failed sensors read nothing.
+            assert!(values.iter().filter(|v| v.is_null()).count() <= 2);
+        }
+        assert_eq!(
+            read,
+            [false, true, true, true, true, false, false, false, false, false, false, false]
+        );
+    }
+
+    #[test]
     fn the_builtin_scenarios_parse_and_name_units_the_plants_have() {
         let scenarios = builtin_scenarios().unwrap();
-        assert_eq!(scenarios.len(), 3);
+        assert_eq!(scenarios.len(), 4);
         let sites = crate::builtin_sites().unwrap();
         let start = chrono::Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
         for (id, sc) in &scenarios {
@@ -231,10 +335,9 @@ factor = 50.0
             for f in &sc.faults {
                 let site = sites.iter().find(|s| s.id == f.site).expect(&f.site);
                 let mut plant = Plant::new(site, 1, start);
-                let part = Part::parse(&f.part).unwrap();
                 assert!(
-                    plant.inject(&f.line, &f.equipment, part, f.factor),
-                    "{id}: {f:?} must hit a real unit and part"
+                    f.apply(&mut plant),
+                    "{id}: {f:?} must hit a real unit and part or signal"
                 );
             }
         }
@@ -245,7 +348,7 @@ factor = 50.0
         let e = Scenario::parse(&TEXT.replace("bearing\"", "gearbox\""), "s.toml").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "s.toml: fault[0].part: `gearbox` is not bearing, tooling or filter"
+            "s.toml: fault[0].part: `gearbox` is not bearing, tooling or filter (or give `signal`)"
         );
         let e = Scenario::parse(&TEXT.replace("factor = 50.0", "factr = 50.0"), "s.toml")
             .unwrap_err()
@@ -253,5 +356,11 @@ factor = 50.0
         assert!(e.starts_with("s.toml: ") && e.contains("factr"), "{e}");
         let e = Scenario::parse(&TEXT.replace("1.0", "-1.0"), "s.toml").unwrap_err();
         assert!(e.to_string().contains("fault[0].after_hours"), "{e}");
+        let sensor = TEXT.replace("part = \"bearing\"", "signal = \"bearing_temp\"");
+        let e = Scenario::parse(&sensor, "s.toml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "s.toml: fault[0].offline_hours: 0 is not > 0"
+        );
     }
 }

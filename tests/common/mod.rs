@@ -2,6 +2,8 @@
 //! free loopback ports, and reading the JSON API.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod connector;
+
 use std::{
     io::{BufRead, BufReader},
     net::TcpListener,
@@ -239,18 +241,50 @@ pub fn wait_healthy(base: &str, limit: Duration) -> Duration {
 
 /// Reads a child's stdout until a line contains `marker`.
 pub fn wait_for_line(proc: &mut Proc, marker: &str, limit: Duration) {
+    collect_lines(proc).wait(marker, limit, &proc.name);
+}
+
+/// Every line a child prints, kept as it comes, for a test to wait on and read.
+#[derive(Clone, Default)]
+pub struct Lines(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Lines {
+    pub fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// The text after `prefix` of every line starting with it.
+    pub fn after(&self, prefix: &str) -> Vec<String> {
+        self.all()
+            .iter()
+            .filter_map(|l| l.strip_prefix(prefix).map(str::to_string))
+            .collect()
+    }
+
+    /// Waits until a line contains `marker`; `name` names the child if none does in `limit`.
+    pub fn wait(&self, marker: &str, limit: Duration, name: &str) {
+        let start = Instant::now();
+        while !self.all().iter().any(|l| l.contains(marker)) {
+            assert!(
+                start.elapsed() < limit,
+                "{name} did not print `{marker}` within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Starts keeping the child's stdout lines (it must be piped).
+pub fn collect_lines(proc: &mut Proc) -> Lines {
     let out = proc.child.stdout.take().expect("stdout piped");
-    let wanted = marker.to_string();
-    let (tx, rx) = std::sync::mpsc::channel();
+    let lines = Lines::default();
+    let keep = lines.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if line.contains(&wanted) {
-                let _ = tx.send(());
-            }
+            keep.0.lock().unwrap().push(line);
         }
     });
-    rx.recv_timeout(limit)
-        .unwrap_or_else(|_| panic!("{} did not print `{}` within {limit:?}", proc.name, marker));
+    lines
 }
 
 /// A running `pharmatwin demo` on free ports, serving within 10 s (asserted).

@@ -18,6 +18,8 @@ enum StoredValue {
     Int(i64),
     Float(f64),
     Text(String),
+    /// Appended last: postcard numbers variants, so older records keep their meaning.
+    Null,
 }
 
 /// Everything about a point except the key (series id, source time).
@@ -42,6 +44,7 @@ impl StoredPoint {
                 Value::Int(i) => StoredValue::Int(*i),
                 Value::Float(f) => StoredValue::Float(*f),
                 Value::Text(s) => StoredValue::Text(s.clone()),
+                Value::Null => StoredValue::Null,
             },
             quality: quality.0,
             // A server time outside the nanosecond range is nonsense from the server; keep
@@ -57,6 +60,7 @@ impl StoredPoint {
             StoredValue::Int(i) => Value::Int(i),
             StoredValue::Float(f) => Value::Float(f),
             StoredValue::Text(s) => Value::Text(s),
+            StoredValue::Null => Value::Null,
         };
         (
             value,

@@ -63,6 +63,10 @@ async fn reopen_after_drop_returns_everything() {
         server_ts: None,
         ..at(&state, 20, Value::Int(-7))
     });
+    written.push(Sample {
+        quality: Quality(0x808C_0000), // BadSensorFailure: a status with no value
+        ..at(&state, 30, Value::Null)
+    });
     {
         let store = EmbeddedStore::open(dir.path()).unwrap();
         store.write(&written[..30]).await.unwrap();
@@ -79,8 +83,8 @@ async fn reopen_after_drop_returns_everything() {
         "the full tag survives, not just its path"
     );
     let stats = store.stats().await.unwrap();
-    assert_eq!((stats.series, stats.points, stats.arrivals), (2, 53, 53));
-    assert_eq!(stats.last_cursor, Cursor(53));
+    assert_eq!((stats.series, stats.points, stats.arrivals), (2, 54, 54));
+    assert_eq!(stats.last_cursor, Cursor(54));
 }
 
 #[tokio::test]

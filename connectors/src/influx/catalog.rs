@@ -26,13 +26,15 @@ impl From<DataType> for Kind {
 }
 
 impl Kind {
-    pub(crate) fn of(v: &Value) -> Kind {
-        match v {
+    /// The kind a value shows; a null shows none.
+    pub(crate) fn of(v: &Value) -> Option<Kind> {
+        Some(match v {
             Value::Bool(_) => Kind::Bool,
             Value::Int(_) => Kind::Int,
             Value::Float(_) => Kind::Float,
             Value::Text(_) => Kind::Text,
-        }
+            Value::Null => return None,
+        })
     }
 }
 

@@ -168,6 +168,8 @@ pub fn sample_line(s: &Sample) -> String {
     }
     line.push(' ');
     match &s.value {
+        // The point is its quality alone; reading it back, no value field means null.
+        Value::Null => {}
         Value::Text(text) => {
             line.push_str(FIELD_TEXT);
             line.push('=');
@@ -191,7 +193,9 @@ pub fn sample_line(s: &Sample) -> String {
             push_float(other.as_f64().unwrap_or(f64::NAN), &mut line);
         }
     }
-    line.push(',');
+    if !s.value.is_null() {
+        line.push(',');
+    }
     line.push_str(FIELD_QUALITY);
     line.push('=');
     line.push_str(&s.quality.0.to_string());

@@ -541,8 +541,9 @@ impl Shared {
             let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
             batch
                 .iter()
-                .filter(|s| seen.insert((Arc::as_ptr(&s.tag), Kind::of(&s.value))))
-                .map(|s| (s.tag.path(), &s.tag, Kind::of(&s.value)))
+                .filter_map(|s| Some((s, Kind::of(&s.value)?)))
+                .filter(|(s, kind)| seen.insert((Arc::as_ptr(&s.tag), *kind)))
+                .map(|(s, kind)| (s.tag.path(), &s.tag, kind))
                 .filter(|(path, _, kind)| !catalog.knows(path, *kind))
                 .collect()
         };
@@ -639,6 +640,9 @@ fn to_sample(tag: &Arc<Tag>, kind: Option<Kind>, row: &Row) -> Option<Sample> {
             "-Inf" => f64::NEG_INFINITY,
             _ => f64::NAN,
         })
+    } else if row.value.is_none() && row.quality.is_some() {
+        // Our own point of a status without a value: only its quality was written.
+        Value::Null
     } else {
         let v = row.value?;
         match kind {

@@ -9,7 +9,7 @@ use opcua::types::{
 
 use model::{NodeAddress, NodeIdentifier, Quality, Sample, Tag, Value};
 
-use super::{error::status_name, status::ValuelessStatus};
+use super::error::status_name;
 
 /// The site file's security policy as async-opcua's.
 pub(crate) fn security_policy(p: model::SecurityPolicy) -> opcua::crypto::SecurityPolicy {
@@ -94,7 +94,7 @@ pub(crate) fn value_to_variant(value: &Value, like: Option<&Variant>) -> Result<
             Value::Int(i) => *i,
             Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => *f as i64,
             Value::Float(f) => return Err(format!("{f} is not a whole number ({type_name})")),
-            Value::Bool(_) | Value::Text(_) => {
+            Value::Bool(_) | Value::Text(_) | Value::Null => {
                 return Err(format!("the node holds a {type_name}"));
             }
         };
@@ -134,6 +134,7 @@ pub(crate) fn value_to_variant(value: &Value, like: Option<&Variant>) -> Result<
             Value::Int(i) => Variant::Int64(*i),
             Value::Float(f) => Variant::Double(*f),
             Value::Text(s) => Variant::String(UAString::from(s.as_str())),
+            Value::Null => Variant::Empty,
         },
     })
 }
@@ -149,37 +150,26 @@ pub(crate) fn ua_time(t: Option<&UaDateTime>) -> Option<DateTime<Utc>> {
     c.timestamp_nanos_opt().map(|_| c)
 }
 
-/// What one data-change notification becomes.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Converted {
-    Sample(Sample),
-    /// A status without a value: recorded, never stored with an invented or old value.
-    Valueless(ValuelessStatus),
-}
-
 /// A notification to a sample. The source time is the time of record; when the server did
-/// not send one, the server time stands in, then the receive time. Quality travels whole.
-pub(crate) fn to_sample(tag: &Arc<Tag>, dv: DataValue, received: DateTime<Utc>) -> Converted {
+/// not send one, the server time stands in, then the receive time. Quality travels whole,
+/// and a status without a value becomes [`Value::Null`]: never an invented or old value.
+pub(crate) fn to_sample(tag: &Arc<Tag>, dv: DataValue, received: DateTime<Utc>) -> Sample {
     let status = dv.status.unwrap_or(StatusCode::Good);
     let server_ts = ua_time(dv.server_timestamp.as_ref());
     let source_ts = ua_time(dv.source_timestamp.as_ref())
         .or(server_ts)
         .unwrap_or(received);
-    match dv.value.as_ref().and_then(variant_to_value) {
-        Some(value) => Converted::Sample(Sample {
-            tag: tag.clone(),
-            value,
-            quality: Quality(status.bits()),
-            source_ts,
-            server_ts,
-            received_ts: received,
-        }),
-        None => Converted::Valueless(ValuelessStatus {
-            tag: tag.path(),
-            status: status_name(status),
-            quality: status.bits(),
-            at: source_ts,
-        }),
+    Sample {
+        tag: tag.clone(),
+        value: dv
+            .value
+            .as_ref()
+            .and_then(variant_to_value)
+            .unwrap_or(Value::Null),
+        quality: Quality(status.bits()),
+        source_ts,
+        server_ts,
+        received_ts: received,
     }
 }
 

@@ -26,7 +26,7 @@ use tracing::{debug, warn};
 use model::{Sample, Tag};
 
 use super::{
-    convert::{to_sample, Converted},
+    convert::to_sample,
     error::status_name,
     status::{SourceStatus, TagError, ValuelessStatus},
 };
@@ -98,20 +98,27 @@ impl Converter {
                     );
                     continue;
                 };
-                match to_sample(tag, item.value, received) {
-                    Converted::Sample(s) => samples.push(s),
-                    Converted::Valueless(v) => {
-                        let code = StatusCode::from(v.quality & 0xFFFF_0000);
-                        if NODE_FAULTS.contains(&code) {
-                            self.node_fault(i, &v);
-                        } else if v.quality & 0x8000_0000 != 0 {
-                            warn!(tag = %v.tag, status = %v.status, "bad status without a value; nothing stored");
-                        } else {
-                            debug!(tag = %v.tag, status = %v.status, "notification without a value; nothing stored");
-                        }
+                let sample = to_sample(tag, item.value, received);
+                if sample.value.is_null() {
+                    let v = ValuelessStatus {
+                        tag: tag.path(),
+                        status: status_name(StatusCode::from(sample.quality.0)),
+                        quality: sample.quality.0,
+                        at: sample.source_ts,
+                    };
+                    let code = StatusCode::from(v.quality & 0xFFFF_0000);
+                    if NODE_FAULTS.contains(&code) {
+                        // Not a reading of the signal: the node is not there to be read.
+                        self.node_fault(i, &v);
                         valueless.push(v);
+                        continue;
                     }
+                    if sample.quality.is_bad() {
+                        debug!(tag = %v.tag, status = %v.status, "bad status without a value; stored as null");
+                    }
+                    valueless.push(v);
                 }
+                samples.push(sample);
             }
         }
         if count > 0 {

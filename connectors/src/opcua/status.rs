@@ -26,8 +26,9 @@ pub struct TagError {
     pub since: DateTime<Utc>,
 }
 
-/// The latest notification of a tag that carried a status but no value: nothing was
-/// stored for it (a value is never invented nor carried forward), so it is shown here.
+/// The latest notification of a tag that carried a status but no value. It is stored as a
+/// null with that status (a value is never invented nor carried forward) and listed here
+/// until a value arrives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ValuelessStatus {
     pub tag: String,
@@ -213,7 +214,7 @@ impl SourceStatus {
         // A value at least as new as the valueless status supersedes it, and a tag that
         // delivers values is flowing, whatever error it had.
         if !d.valueless.is_empty() || !d.tag_errors.is_empty() {
-            for s in samples {
+            for s in samples.iter().filter(|s| !s.value.is_null()) {
                 let path = s.tag.path();
                 if d.valueless.get(&path).is_some_and(|v| s.source_ts >= v.at) {
                     d.valueless.remove(&path);

@@ -14,7 +14,7 @@ use model::{
 };
 
 use super::{
-    convert::{node_id, to_sample, ua_time, value_to_variant, variant_to_value, Converted},
+    convert::{node_id, to_sample, ua_time, value_to_variant, variant_to_value},
     notifications::{missing_before, Converter, Gap, Notifications},
     placement::{
         place, ItemServer, Limits, Slot, Wanted, DEFAULT_PER_CALL, DEFAULT_PER_SUBSCRIPTION,
@@ -215,9 +215,7 @@ fn source_time_falls_back_to_server_time_then_receive_time() {
     let mut with_both = dv(Some(Variant::Double(60.5)), None);
     with_both.source_timestamp = Some(source.into());
     with_both.server_timestamp = Some(server.into());
-    let Converted::Sample(s) = to_sample(&t, with_both, received) else {
-        panic!()
-    };
+    let s = to_sample(&t, with_both, received);
     assert_eq!(
         (s.source_ts, s.server_ts, s.received_ts),
         (source, Some(server), received)
@@ -228,14 +226,10 @@ fn source_time_falls_back_to_server_time_then_receive_time() {
     let mut server_only = dv(Some(Variant::Double(60.5)), None);
     server_only.server_timestamp = Some(server.into());
     server_only.source_timestamp = Some(UaDateTime::null()); // null means absent
-    let Converted::Sample(s) = to_sample(&t, server_only, received) else {
-        panic!()
-    };
+    let s = to_sample(&t, server_only, received);
     assert_eq!((s.source_ts, s.server_ts), (server, Some(server)));
 
-    let Converted::Sample(s) = to_sample(&t, dv(Some(Variant::Double(1.0)), None), received) else {
-        panic!()
-    };
+    let s = to_sample(&t, dv(Some(Variant::Double(1.0)), None), received);
     assert_eq!((s.source_ts, s.server_ts), (received, None));
 }
 
@@ -254,32 +248,30 @@ fn bad_and_uncertain_values_keep_their_status_and_a_missing_value_is_never_inven
     let t = tag("temp");
     let now = Utc::now();
     let uncertain = StatusCode::UncertainLastUsableValue;
-    let Converted::Sample(s) = to_sample(&t, dv(Some(Variant::Double(59.0)), Some(uncertain)), now)
-    else {
-        panic!()
-    };
+    let s = to_sample(&t, dv(Some(Variant::Double(59.0)), Some(uncertain)), now);
     assert_eq!(s.quality, Quality(uncertain.bits()));
     assert!(s.quality.is_uncertain());
     assert_eq!(s.value, Value::Float(59.0));
 
     let bad = StatusCode::BadSensorFailure;
-    let Converted::Sample(s) = to_sample(&t, dv(Some(Variant::Double(0.0)), Some(bad)), now) else {
-        panic!()
-    };
+    let s = to_sample(&t, dv(Some(Variant::Double(0.0)), Some(bad)), now);
     assert!(s.quality.is_bad(), "a bad value is kept, marked bad");
 
-    match to_sample(&t, dv(None, Some(StatusCode::BadCommunicationError)), now) {
-        Converted::Valueless(v) => {
-            assert_eq!(v.tag, t.path());
-            assert_eq!(v.status, "BadCommunicationError");
-            assert_eq!(v.quality, Quality::BAD_COMMUNICATION_ERROR.0);
-        }
-        other => panic!("{other:?}"),
-    }
-    assert!(matches!(
-        to_sample(&t, dv(Some(Variant::Empty), None), now),
-        Converted::Valueless(_)
-    ));
+    let mut offline = dv(None, Some(StatusCode::BadCommunicationError));
+    let at = Utc.with_ymd_and_hms(2024, 3, 1, 8, 0, 0).unwrap();
+    offline.source_timestamp = Some(at.into());
+    let s = to_sample(&t, offline, now);
+    assert_eq!(
+        s.value,
+        Value::Null,
+        "no value is invented for a status without one"
+    );
+    assert_eq!(s.quality, Quality::BAD_COMMUNICATION_ERROR);
+    assert_eq!(s.source_ts, at, "the status keeps its own source time");
+    assert_eq!(
+        to_sample(&t, dv(Some(Variant::Empty), None), now).value,
+        Value::Null
+    );
 }
 
 #[test]
@@ -322,8 +314,13 @@ fn a_notification_message_becomes_one_batch_and_is_counted() {
         .collect();
     assert_eq!(
         got,
-        vec![("a".into(), Value::Float(1.0)), ("c".into(), Value::Int(3))]
+        vec![
+            ("a".into(), Value::Float(1.0)),
+            ("c".into(), Value::Int(3)),
+            ("b".into(), Value::Null)
+        ]
     );
+    assert_eq!(batch[2].quality.0, StatusCode::BadNotConnected.bits());
 
     let snap = status.snapshot();
     assert_eq!(snap.notifications, 4);

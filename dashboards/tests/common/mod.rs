@@ -147,6 +147,8 @@ pub fn training_fixture(inject: Injector) -> Fixture {
         part: part.into(),
         after_plant_hours,
         factor: 40.0,
+        signal: String::new(),
+        offline_hours: 0.0,
     };
     let scenario = ScenarioInfo {
         id: "drill".into(),

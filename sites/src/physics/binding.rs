@@ -104,6 +104,7 @@ pub(crate) fn coerce(value: Value, data_type: DataType) -> Value {
         (DataType::Bool, Value::Text(s)) => {
             Value::Bool(matches!(s.trim(), "true" | "1" | "TRUE" | "True"))
         }
+        (_, Value::Null) => Value::Null,
         (DataType::String, Value::Text(s)) => Value::Text(s),
         (DataType::String, other) => Value::Text(other.to_string()),
     }

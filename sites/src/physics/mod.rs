@@ -124,6 +124,8 @@ pub struct Plant {
     lines: Vec<LineModel>,
     bindings: Vec<Binding>,
     values: Vec<Value>,
+    /// Per signal: until when (clock seconds) its sensor is off line and reads no value.
+    offline_until: Vec<f64>,
     /// Equipment id of every process unit, per line, in the line's machine order.
     machine_ids: Vec<Vec<String>>,
 }
@@ -202,6 +204,7 @@ impl Plant {
             .iter()
             .map(|b| default_value(b.data_type))
             .collect();
+        let offline_until = vec![f64::NEG_INFINITY; bindings.len()];
         let mut plant = Plant {
             clock,
             climate,
@@ -212,6 +215,7 @@ impl Plant {
             lines,
             bindings,
             values,
+            offline_until,
             machine_ids,
         };
         while plant.clock.now < -1e-9 {
@@ -266,6 +270,11 @@ impl Plant {
                 raw.unwrap_or_else(|| default_value(b.data_type)),
                 b.data_type,
             );
+        }
+        for (slot, until) in self.values.iter_mut().zip(&self.offline_until) {
+            if now < *until {
+                *slot = Value::Null;
+            }
         }
         &self.values
     }
@@ -395,6 +404,21 @@ impl Plant {
             return false;
         }
         wear.accelerate(part, factor);
+        true
+    }
+
+    /// Takes the sensor of one signal off line for `hours` of plant time from now: it reads
+    /// no value (served as BadSensorFailure) until then. `false` if the line has no such
+    /// signal at that unit.
+    pub fn take_offline(&mut self, line: &str, equipment: &str, signal: &str, hours: f64) -> bool {
+        let Some(i) = self
+            .bindings
+            .iter()
+            .position(|b| b.line == line && b.equipment == equipment && b.id == signal)
+        else {
+            return false;
+        };
+        self.offline_until[i] = self.clock.now + hours * 3600.0;
         true
     }
 

@@ -399,6 +399,7 @@ impl Counter {
                 Value::Int(_) => Value::Int(k as i64),
                 Value::Float(_) => Value::Float(k as f64),
                 Value::Text(_) => Value::Text(k.to_string()),
+                Value::Null => Value::Null,
             })
             .collect();
         (DateTime::from(at), values)
@@ -437,9 +438,9 @@ async fn tick(mut t: Ticker) {
                 plant.step(elapsed.mul_f64(t.speed));
                 for (f, applied) in t.faults.apply_due(&mut plant) {
                     if applied {
-                        info!(site = %t.site, line = %f.line, equipment = %f.equipment, part = %f.part, factor = f.factor, "scenario fault injected");
+                        info!(site = %t.site, line = %f.line, equipment = %f.equipment, target = f.target(), "scenario fault injected");
                     } else {
-                        warn!(site = %t.site, line = %f.line, equipment = %f.equipment, part = %f.part, "scenario fault names no such unit or part; ignored");
+                        warn!(site = %t.site, line = %f.line, equipment = %f.equipment, target = f.target(), "scenario fault names no such unit, part or signal; ignored");
                     }
                 }
             }

@@ -234,6 +234,7 @@ pub(crate) fn variant(value: &Value) -> Variant {
         Value::Int(i) => Variant::Int64(*i),
         Value::Bool(b) => Variant::Boolean(*b),
         Value::Text(s) => Variant::String(UAString::from(s.as_str())),
+        Value::Null => Variant::Empty,
     }
 }
 
@@ -383,6 +384,18 @@ pub(crate) fn build_address_space(
 /// The data value a tick publishes: the value with source and server time = wall clock, so
 /// that freshness holds at any simulation speed.
 pub(crate) fn data_value(value: &Value, now: DateTime) -> DataValue {
+    if value.is_null() {
+        // What a field device's server sends for a failed sensor: the status, its time, no
+        // value. A null variant rather than no variant: async-opcua reads a variable whose
+        // value is absent as Good, dropping the status.
+        return DataValue {
+            value: Some(Variant::Empty),
+            status: Some(StatusCode::BadSensorFailure),
+            source_timestamp: Some(now),
+            server_timestamp: Some(now),
+            ..Default::default()
+        };
+    }
     DataValue::new_at(variant(value), now)
 }
 

@@ -262,6 +262,7 @@ fn value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::Int),
         any::<bool>().prop_map(Value::Bool),
         tricky_string().prop_map(Value::Text),
+        Just(Value::Null),
     ]
 }
 
@@ -309,10 +310,16 @@ proptest! {
             .collect();
         prop_assert_eq!(decoded, expected);
         prop_assert_eq!(p.time, s.source_ts.timestamp_nanos_opt().unwrap());
-        prop_assert_eq!(p.fields.len(), 2);
-        prop_assert_eq!(&p.fields[1], &(FIELD_QUALITY.to_string(), Parsed::Int(s.quality.0 as i64)));
+        let quality = (FIELD_QUALITY.to_string(), Parsed::Int(s.quality.0 as i64));
+        if s.value.is_null() {
+            prop_assert_eq!(&p.fields, &vec![quality]);
+        } else {
+            prop_assert_eq!(p.fields.len(), 2);
+            prop_assert_eq!(&p.fields[1], &quality);
+        }
         let (key, value) = &p.fields[0];
         match &s.value {
+            Value::Null => {}
             Value::Text(text) => {
                 prop_assert_eq!(key.as_str(), FIELD_TEXT);
                 prop_assert_eq!(value, &Parsed::Str(text.clone()));

@@ -1,0 +1,100 @@
+//! A connector (`OpcUaSource`) in the test's process and our simulator beside it: what the
+//! OPC UA tests share.
+
+use std::{
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use connectors::{OpcUaSource, SourceOptions, SourceStatus};
+use model::{Sample, Site};
+use tokio::{sync::mpsc, task::JoinHandle};
+
+/// A connector running in this process, stopped cleanly when dropped.
+pub struct Connector {
+    pub status: Arc<SourceStatus>,
+    pub samples: mpsc::Receiver<Vec<Sample>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Connector {
+    /// Quick to publish and to reconnect, as the tests want.
+    pub fn options(pki: &Path) -> SourceOptions {
+        SourceOptions {
+            publishing_interval_ms: 200,
+            sampling_interval_ms: 100,
+            reconnect_initial_ms: 200,
+            reconnect_max_ms: 1_000,
+            pki_dir: Some(pki.to_path_buf()),
+            ..SourceOptions::default()
+        }
+    }
+
+    pub fn start(site: Site, pki: &Path) -> Connector {
+        Connector::start_with(site, Connector::options(pki))
+    }
+
+    pub fn start_with(site: Site, opts: SourceOptions) -> Connector {
+        let status = Arc::new(SourceStatus::new());
+        let (tx, samples) = mpsc::channel(1_000);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let source = OpcUaSource::new(Arc::new(site), opts);
+        let st = status.clone();
+        let task = tokio::spawn(async move {
+            let _ = source
+                .run_until(tx, st, async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Connector {
+            status,
+            samples,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Waits for a batch of samples, within `limit`.
+    pub async fn next_samples(&mut self, limit: Duration) -> Option<Vec<Sample>> {
+        tokio::time::timeout(limit, self.samples.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+/// Polls `f` until it holds, or panics naming `what` after `limit`.
+pub async fn eventually(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "gave up after {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Our simulator serving `site` on a free port, ticking every 200 ms.
+pub async fn simulator(site: &Site, pki: &Path) -> sites::simulator::RunningSimulator {
+    sites::simulator::start(
+        Arc::new(site.clone()),
+        sites::simulator::SimOptions {
+            endpoint: Some("0".into()),
+            pki_dir: Some(pki.to_path_buf()),
+            tick: Duration::from_millis(200),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
