@@ -213,6 +213,7 @@ mod tests {
                 source_ts: t + chrono::Duration::milliseconds(i as i64),
                 server_ts: None,
                 received_ts: t,
+                backfilled: false,
             })
             .collect()
     }

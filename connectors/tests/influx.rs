@@ -52,6 +52,7 @@ fn sample(tag: &Arc<Tag>, value: Value, quality: Quality, t: DateTime<Utc>) -> S
         source_ts: t,
         server_ts: None,
         received_ts: t,
+        backfilled: false,
     }
 }
 
@@ -145,6 +146,11 @@ async fn every_value_type_round_trips_through_influxd_with_special_characters() 
                 },
                 t0() + chrono::Duration::nanoseconds(1_000_000_007 * i as i64 + ti as i64),
             );
+            // Some were read from a server's history: that must survive too.
+            let s = Sample {
+                backfilled: i % 4 == 1,
+                ..s
+            };
             written.entry(tag.path()).or_default().push(s.clone());
             batch.push(s);
         }
@@ -162,6 +168,7 @@ async fn every_value_type_round_trips_through_influxd_with_special_characters() 
             assert!(Arc::ptr_eq(&g.tag, tag) || *g.tag == **tag);
             assert_eq!(g.source_ts, e.source_ts, "{}", tag.path());
             assert_eq!(g.quality, e.quality, "{}", tag.path());
+            assert_eq!(g.backfilled, e.backfilled, "{}", tag.path());
             // The third tag gets texts and numbers: its type was learned from the last
             // write per kind, so compare numbers numerically there.
             let ok = same_value(&g.value, &e.value)

@@ -135,6 +135,9 @@ pub struct Sample {
     pub server_ts: Option<DateTime<Utc>>,
     /// When the connector received it; tells transport delay apart from source age.
     pub received_ts: DateTime<Utc>,
+    /// Read from the server's history to fill a gap in the live stream, not received live.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backfilled: bool,
 }
 
 #[cfg(test)]

@@ -417,6 +417,7 @@ type = "line_control"
             source_ts: t,
             server_ts: Some(t),
             received_ts: t,
+            backfilled: false,
         }
     }
 

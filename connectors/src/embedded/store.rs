@@ -25,7 +25,7 @@ use tracing::{debug, info, warn};
 
 use model::{Cursor, Historian, HistorianError, Sample, Tag};
 
-use super::codec::{clamp_ns, from_ns, StoredPoint, FORMAT_VERSION};
+use super::codec::{clamp_ns, from_ns, StoredPoint, FORMAT_VERSION, READABLE_VERSIONS};
 
 const SERIES_BY_PATH: TableDefinition<'_, &str, u64> = TableDefinition::new("series_by_path");
 const SERIES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("series");
@@ -309,7 +309,7 @@ fn encode(batch: &[Sample], db_path: &Path) -> Result<Vec<Encoded>, StoreError> 
     batch
         .iter()
         .map(|s| {
-            let point = StoredPoint::new(&s.value, s.quality, s.server_ts, s.received_ts);
+            let point = StoredPoint::new(s);
             let record = postcard::to_stdvec(&point).map_err(|source| StoreError::Corrupt {
                 path: db_path.to_path_buf(),
                 what: format!("point of {} (encoding)", s.tag.path()),
@@ -359,6 +359,10 @@ impl Inner {
                     meta.insert("format_version", FORMAT_VERSION).at(p)?;
                 }
                 Some(v) if v == FORMAT_VERSION => {}
+                // Older records stay readable; new ones are written in the new format.
+                Some(v) if READABLE_VERSIONS.contains(&v) => {
+                    meta.insert("format_version", FORMAT_VERSION).at(p)?;
+                }
                 Some(found) => {
                     return Err(StoreError::Version {
                         path: p.clone(),
@@ -395,7 +399,7 @@ impl Inner {
     }
 
     fn decode_point(&self, id: u64, ns: i64, bytes: &[u8]) -> Result<StoredPoint, StoreError> {
-        postcard::from_bytes(bytes).map_err(|source| StoreError::Corrupt {
+        StoredPoint::decode(bytes).map_err(|source| StoreError::Corrupt {
             path: self.path.clone(),
             what: format!("point (series {id}, {})", from_ns(ns).to_rfc3339()),
             source,
@@ -477,7 +481,7 @@ impl Inner {
     }
 
     fn sample(&self, tag: Arc<Tag>, id: u64, ns: i64, bytes: &[u8]) -> Result<Sample, StoreError> {
-        let (value, quality, server_ts, received_ts) =
+        let (value, quality, server_ts, received_ts, backfilled) =
             self.decode_point(id, ns, bytes)?.into_parts();
         Ok(Sample {
             tag,
@@ -486,6 +490,7 @@ impl Inner {
             source_ts: from_ns(ns),
             server_ts,
             received_ts,
+            backfilled,
         })
     }
 

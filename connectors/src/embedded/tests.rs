@@ -30,6 +30,7 @@ fn at(tag: &Arc<Tag>, ms: i64, value: Value) -> Sample {
         source_ts: ts,
         server_ts: Some(ts + Duration::milliseconds(1)),
         received_ts: ts + Duration::milliseconds(3),
+        backfilled: false,
     }
 }
 
@@ -67,6 +68,10 @@ async fn reopen_after_drop_returns_everything() {
         quality: Quality(0x808C_0000), // BadSensorFailure: a status with no value
         ..at(&state, 30, Value::Null)
     });
+    written.push(Sample {
+        backfilled: true,
+        ..at(&state, 40, Value::Int(8))
+    });
     {
         let store = EmbeddedStore::open(dir.path()).unwrap();
         store.write(&written[..30]).await.unwrap();
@@ -83,8 +88,8 @@ async fn reopen_after_drop_returns_everything() {
         "the full tag survives, not just its path"
     );
     let stats = store.stats().await.unwrap();
-    assert_eq!((stats.series, stats.points, stats.arrivals), (2, 54, 54));
-    assert_eq!(stats.last_cursor, Cursor(54));
+    assert_eq!((stats.series, stats.points, stats.arrivals), (2, 55, 55));
+    assert_eq!(stats.last_cursor, Cursor(55));
 }
 
 #[tokio::test]

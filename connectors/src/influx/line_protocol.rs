@@ -35,6 +35,8 @@ pub const FIELD_VALUE: &str = "value";
 pub const FIELD_TEXT: &str = "text";
 pub const FIELD_QUALITY: &str = "quality";
 pub const FIELD_NONFINITE: &str = "nonfinite";
+/// `true` on a value read from the server's history to fill a gap; absent on live values.
+pub const FIELD_BACKFILLED: &str = "backfilled";
 
 /// Tag keys of the schema, in the (byte-wise sorted) order they are written.
 pub const TAG_KEYS: [&str; 6] = ["area", "equipment", "line", "signal", "site", "unit"];
@@ -199,7 +201,13 @@ pub fn sample_line(s: &Sample) -> String {
     line.push_str(FIELD_QUALITY);
     line.push('=');
     line.push_str(&s.quality.0.to_string());
-    line.push_str("i ");
+    line.push('i');
+    if s.backfilled {
+        line.push(',');
+        line.push_str(FIELD_BACKFILLED);
+        line.push_str("=true");
+    }
+    line.push(' ');
     line.push_str(&sample_time_ns(s).to_string());
     line
 }

@@ -663,6 +663,7 @@ fn to_sample(tag: &Arc<Tag>, kind: Option<Kind>, row: &Row) -> Option<Sample> {
         source_ts: t,
         server_ts: None,
         received_ts: t,
+        backfilled: row.backfilled,
     })
 }
 

@@ -14,7 +14,8 @@ use model::{Category, Tag};
 
 use super::{
     line_protocol::{
-        encode_tag_text, FIELD_NONFINITE, FIELD_QUALITY, FIELD_TEXT, FIELD_VALUE, TAG_KEYS,
+        encode_tag_text, FIELD_BACKFILLED, FIELD_NONFINITE, FIELD_QUALITY, FIELD_TEXT, FIELD_VALUE,
+        TAG_KEYS,
     },
     InfluxError,
 };
@@ -58,7 +59,13 @@ fn from_clause(measurements: &[&str], retention_policy: Option<&str>) -> String 
         .join(",")
 }
 
-const FIELDS: [&str; 4] = [FIELD_VALUE, FIELD_TEXT, FIELD_QUALITY, FIELD_NONFINITE];
+const FIELDS: [&str; 5] = [
+    FIELD_VALUE,
+    FIELD_TEXT,
+    FIELD_QUALITY,
+    FIELD_NONFINITE,
+    FIELD_BACKFILLED,
+];
 
 /// The points of one tag with `from <= time < to` (and `time > after`, when paging),
 /// oldest first, at most `limit`.
@@ -144,6 +151,7 @@ pub(crate) struct Row {
     pub(crate) text: Option<String>,
     pub(crate) quality: Option<u64>,
     pub(crate) nonfinite: Option<String>,
+    pub(crate) backfilled: bool,
     /// Stored (encoded) tag values by key.
     pub(crate) tags: HashMap<String, String>,
 }
@@ -197,12 +205,13 @@ pub(crate) fn parse_rows(text: &str) -> Result<Vec<Row>, InfluxError> {
     let mut rows = Vec::new();
     for series in answer.results.into_iter().flat_map(|r| r.series) {
         let col = |name: &str| series.columns.iter().position(|c| c == name);
-        let (Some(time), value, text, quality, nonfinite) = (
+        let (Some(time), value, text, quality, nonfinite, backfilled) = (
             col("time"),
             col(FIELD_VALUE),
             col(FIELD_TEXT),
             col(FIELD_QUALITY),
             col(FIELD_NONFINITE),
+            col(FIELD_BACKFILLED),
         ) else {
             return Err(InfluxError::Decode(format!(
                 "series {} has no time column",
@@ -234,6 +243,7 @@ pub(crate) fn parse_rows(text: &str) -> Result<Vec<Row>, InfluxError> {
                 text: at(text).and_then(|v| v.as_str().map(str::to_string)),
                 quality: at(quality).and_then(|v| v.as_u64()),
                 nonfinite: at(nonfinite).and_then(|v| v.as_str().map(str::to_string)),
+                backfilled: at(backfilled).and_then(|v| v.as_bool()) == Some(true),
                 tags,
             });
         }
@@ -274,7 +284,7 @@ mod tests {
         let q = series_query(&tag, Some("autogen"), 10, 20, Some(15), 100);
         assert_eq!(
             q,
-            r#"SELECT "value","text","quality","nonfinite" FROM "autogen"."environment" WHERE "area"='' AND "equipment"='e 1' AND "line"='l%5C1' AND "signal"='x' AND "site"='s\'1' AND time >= 10 AND time < 20 AND time > 15 ORDER BY time ASC LIMIT 100"#
+            r#"SELECT "value","text","quality","nonfinite","backfilled" FROM "autogen"."environment" WHERE "area"='' AND "equipment"='e 1' AND "line"='l%5C1' AND "signal"='x' AND "site"='s\'1' AND time >= 10 AND time < 20 AND time > 15 ORDER BY time ASC LIMIT 100"#
         );
     }
 

@@ -170,6 +170,7 @@ pub(crate) fn to_sample(tag: &Arc<Tag>, dv: DataValue, received: DateTime<Utc>) 
         source_ts,
         server_ts,
         received_ts: received,
+        backfilled: false,
     }
 }
 

@@ -332,6 +332,7 @@ pub fn bench_samples(
                 source_ts: t,
                 server_ts: None,
                 received_ts: t,
+                backfilled: false,
             }
         })
         .collect()

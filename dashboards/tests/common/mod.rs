@@ -296,6 +296,7 @@ pub fn excursion(twin: &Twin, site: &str) -> (u64, model::Sample) {
         source_ts: Utc::now() + chrono::Duration::seconds(n + secs),
         server_ts: None,
         received_ts: Utc::now(),
+        backfilled: false,
     };
     // Outside for longer than the board's on-delay (10 minutes at real time).
     twin.apply(&[at(spec.high + 5.0, 0)]);

@@ -271,11 +271,11 @@ prop_compose! {
         site in tricky_string(), area in tricky_string(), line in tricky_string(),
         equipment in tricky_string(), signal in tricky_string(), unit in tricky_string(),
         category in category(), value in value(), quality in any::<u32>(),
-        ns in MIN_TIME_NS..=MAX_TIME_NS,
+        ns in MIN_TIME_NS..=MAX_TIME_NS, backfilled in any::<bool>(),
     ) -> Sample {
         let tag = Arc::new(Tag { site, area, line, equipment, signal, category, unit });
         let t = DateTime::from_timestamp_nanos(ns);
-        Sample { tag, value, quality: Quality(quality), source_ts: t, server_ts: None, received_ts: t }
+        Sample { tag, value, quality: Quality(quality), source_ts: t, server_ts: None, received_ts: t, backfilled }
     }
 }
 
@@ -311,11 +311,15 @@ proptest! {
         prop_assert_eq!(decoded, expected);
         prop_assert_eq!(p.time, s.source_ts.timestamp_nanos_opt().unwrap());
         let quality = (FIELD_QUALITY.to_string(), Parsed::Int(s.quality.0 as i64));
+        let mut fields = p.fields.clone();
+        if s.backfilled {
+            prop_assert_eq!(fields.pop(), Some((FIELD_BACKFILLED.to_string(), Parsed::Bool(true))));
+        }
         if s.value.is_null() {
-            prop_assert_eq!(&p.fields, &vec![quality]);
+            prop_assert_eq!(&fields, &vec![quality]);
         } else {
-            prop_assert_eq!(p.fields.len(), 2);
-            prop_assert_eq!(&p.fields[1], &quality);
+            prop_assert_eq!(fields.len(), 2);
+            prop_assert_eq!(&fields[1], &quality);
         }
         let (key, value) = &p.fields[0];
         match &s.value {
@@ -416,6 +420,7 @@ fn empty_tags_are_omitted_and_a_plain_sample_reads_as_expected() {
         source_ts: t,
         server_ts: None,
         received_ts: t,
+        backfilled: false,
     };
     assert_eq!(
         sample_line(&s),
