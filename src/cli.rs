@@ -528,7 +528,10 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
             if let Some(ms) = publishing_interval_ms {
                 opts.publishing_interval_ms = ms;
             }
-            topology::edge(load_sites(&configs)?, influx.config(), opts).await
+            let influx = influx.config();
+            // The edge keeps its gap records beside its spool: both are what it owes central.
+            opts.gap_log = Some(influx.spool.dir.join("gaps.jsonl"));
+            topology::edge(load_sites(&configs)?, influx, opts).await
         }
         Command::Central {
             configs,

@@ -181,9 +181,11 @@ pub(crate) async fn run(
     let store = Arc::new(EmbeddedStore::open(data_dir)?);
     let historian: Arc<dyn Historian> = store.clone();
     let mut tasks = JoinSet::new();
-    // The connectors' application certificate and trusted servers are kept with the data.
+    // The connectors' application certificate and trusted servers are kept with the data,
+    // and so is the record of what the live stream missed.
     let opts = SourceOptions {
         pki_dir: Some(data_dir.join("pki")),
+        gap_log: Some(data_dir.join("gaps.jsonl")),
         ..SourceOptions::default()
     };
     let ingest = start_ingest(&sites, historian.clone(), &opts, &mut tasks);

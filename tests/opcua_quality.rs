@@ -7,7 +7,7 @@ mod common;
 
 use std::{
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use chrono::{DateTime, Utc};
@@ -16,36 +16,6 @@ use connectors::EmbeddedStore;
 use model::{Historian, Quality, Sample, Value};
 
 const BAD_SENSOR_FAILURE: Quality = Quality(0x808C_0000);
-
-/// Moves what the connector delivers into `store` until `done` holds for the store's view
-/// of `path`, or `limit` passes.
-async fn store_until(
-    conn: &mut Connector,
-    store: &EmbeddedStore,
-    path: &str,
-    limit: Duration,
-    done: impl Fn(&[Sample]) -> bool,
-) -> Vec<Sample> {
-    let start = Instant::now();
-    let since = Utc::now() - chrono::Duration::hours(1);
-    loop {
-        if let Some(batch) = conn.next_samples(Duration::from_millis(500)).await {
-            store.write(&batch).await.unwrap();
-        }
-        let stored = store
-            .query(path, since, Utc::now() + chrono::Duration::hours(1))
-            .await
-            .unwrap();
-        if done(&stored) {
-            return stored;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "gave up after {limit:?}; {path} stored {stored:?}; source {:?}",
-            conn.status.snapshot()
-        );
-    }
-}
 
 /// After every null, until the next value, nothing but nulls: no value carried forward.
 fn assert_no_value_carried_into(stored: &[Sample]) {

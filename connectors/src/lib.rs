@@ -23,8 +23,9 @@ pub use influx::{
     FullPolicy, InfluxApi, InfluxConfig, InfluxError, InfluxHistorian, InfluxStatus, TagCatalog,
 };
 pub use opcua::{
-    read_value, rejected_certificates, trust_certificate, write_value, ConnectorError, OpcUaSource,
-    SourceOptions, SourceStatus, SourceStatusSnapshot, TagError, ValuelessStatus,
+    read_value, rejected_certificates, trust_certificate, write_value, ConnectorError, GapRecord,
+    OpcUaSource, SourceOptions, SourceStatus, SourceStatusSnapshot, StaleTag, TagError,
+    ValuelessStatus,
 };
 pub use pipeline::{run_writer, WriterStats, WriterStatsSnapshot};
 pub use webhook::{Webhook, WebhookError};

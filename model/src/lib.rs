@@ -12,7 +12,8 @@ pub mod sample;
 pub use historian::{Cursor, Historian, HistorianError};
 pub use load::{load_site_file, load_site_text, ConfigError};
 pub use plant::{
-    Area, Category, Climate, Costs, DataType, Equipment, Line, NodeAddress, NodeIdentifier, Range,
-    Security, SecurityMode, SecurityPolicy, Signal, Site, UserIdentity,
+    Area, Category, Climate, Costs, DataType, Deadband, Equipment, Line, Monitoring, NodeAddress,
+    NodeIdentifier, Range, Security, SecurityMode, SecurityPolicy, Signal, Site, Trigger,
+    UserIdentity,
 };
 pub use sample::{Quality, Sample, Tag, Value};

@@ -15,8 +15,9 @@ use serde::{de::DeserializeOwned, Deserialize};
 
 use crate::{
     plant::{
-        Area, Category, Climate, Costs, DataType, Equipment, Line, NodeAddress, Range, Security,
-        SecurityMode, SecurityPolicy, Signal, Site, UserIdentity,
+        Area, Category, Climate, Costs, DataType, Deadband, Equipment, Line, Monitoring,
+        NodeAddress, Range, Security, SecurityMode, SecurityPolicy, Signal, Site, Trigger,
+        UserIdentity,
     },
     sample::Tag,
 };
@@ -79,6 +80,8 @@ struct SiteSection {
     costs: Costs,
     #[serde(default)]
     security: Security,
+    #[serde(default)]
+    monitoring: Monitoring,
 }
 
 fn default_enterprise() -> String {
@@ -108,6 +111,9 @@ struct EquipmentSection {
     maker: Option<String>,
     serial: Option<String>,
     installed: Option<String>,
+    /// Monitoring parameters of all its signals.
+    #[serde(default)]
+    monitoring: Monitoring,
     #[serde(default)]
     signals: Vec<SignalSection>,
 }
@@ -126,6 +132,8 @@ struct SignalSection {
     node: Option<String>,
     limits: Option<Range>,
     spec: Option<Range>,
+    #[serde(default)]
+    monitoring: Monitoring,
 }
 
 #[derive(Debug, Deserialize)]
@@ -433,7 +441,7 @@ fn resolve(
                         format!("duplicate node id `{node}`: signal `{who}` and signal `{other}` both use it"),
                     ));
                 }
-                nodes.insert(node.clone(), who);
+                nodes.insert(node.clone(), who.clone());
                 for (what, r) in [("limits", &sig.limits), ("spec", &sig.spec)] {
                     if let Some(r) = r {
                         if r.low.is_nan() || r.high.is_nan() || r.low > r.high {
@@ -444,6 +452,18 @@ fn resolve(
                         }
                     }
                 }
+                let monitoring = sig.monitoring.or(&e.monitoring).or(&s.monitoring);
+                check_monitoring(&monitoring, sig.data_type).map_err(|(key, message)| {
+                    // Name where the offending value was set: the narrowest place that has it.
+                    let at = if has_key(&sig.monitoring, key) {
+                        format!("{skey}.monitoring.{key}")
+                    } else if has_key(&e.monitoring, key) {
+                        format!("{ekey}.monitoring.{key}")
+                    } else {
+                        format!("site.monitoring.{key}")
+                    };
+                    invalid(at, format!("{message} (signal `{who}`)"))
+                })?;
                 let tag = Arc::new(Tag {
                     site: s.id.clone(),
                     area: l.area.clone(),
@@ -462,6 +482,7 @@ fn resolve(
                     node,
                     limits: sig.limits,
                     spec: sig.spec,
+                    monitoring,
                     tag,
                 });
             }
@@ -510,6 +531,41 @@ fn resolve(
         security: s.security,
         origin: origin.to_string(),
     })
+}
+
+/// Monitoring parameters a server would refuse or that cannot mean anything: (key, why).
+fn check_monitoring(m: &Monitoring, data_type: DataType) -> Result<(), (&'static str, String)> {
+    if m.queue_size == Some(0) {
+        return Err(("queue_size", "must be at least 1".into()));
+    }
+    if let Some(d) = m.deadband {
+        let (Deadband::Absolute(v) | Deadband::Percent(v)) = d;
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(("deadband", format!("{v} is not a number ≥ 0")));
+        }
+        if matches!(d, Deadband::Percent(p) if p > 100.0) {
+            return Err(("deadband", format!("{v} % is more than the whole range")));
+        }
+        if !matches!(data_type, DataType::Double | DataType::Int) {
+            return Err(("deadband", "applies to numbers only".into()));
+        }
+        if m.trigger == Some(Trigger::Status) {
+            return Err((
+                "deadband",
+                "a deadband filters value changes, which trigger `status` ignores".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn has_key(m: &Monitoring, key: &str) -> bool {
+    match key {
+        "queue_size" => m.queue_size.is_some(),
+        "deadband" => m.deadband.is_some(),
+        "trigger" => m.trigger.is_some(),
+        _ => false,
+    }
 }
 
 /// The combinations a server would refuse, named by key before any connection is tried.
@@ -727,6 +783,90 @@ node = "nsu=urn:other;i=7"
             let text = err.to_string();
             assert!(text.starts_with("sites/test.toml: key"), "{text}");
             assert!(text.contains(says), "{section}: {text}");
+        }
+    }
+
+    #[test]
+    fn monitoring_is_set_per_site_equipment_and_signal_the_narrowest_winning() {
+        let text = GOOD
+            .replace(
+                "endpoint = \"opc.tcp://127.0.0.1:4840/\"\n",
+                "endpoint = \"opc.tcp://127.0.0.1:4840/\"\n\
+                 monitoring = { sampling_ms = 1000, queue_size = 5 }\n",
+            )
+            .replace(
+                "id = \"room-1\"\n",
+                "id = \"room-1\"\nmonitoring = { queue_size = 50, trigger = \"status_value_timestamp\" }\n",
+            )
+            .replace(
+                "node = \"nsu=urn:other;i=7\"\n",
+                "node = \"nsu=urn:other;i=7\"\n\
+                 monitoring = { sampling_ms = 100, deadband = { absolute = 0.2 } }\n",
+            );
+        let site = load(&text).unwrap();
+        let (_, _, speed) = site.signals().next().unwrap();
+        assert_eq!(
+            speed.monitoring,
+            Monitoring {
+                sampling_ms: Some(1000),
+                queue_size: Some(5),
+                ..Monitoring::default()
+            }
+        );
+        let (_, _, t) = site.signals().nth(1).unwrap();
+        assert_eq!(
+            t.monitoring,
+            Monitoring {
+                sampling_ms: Some(100),
+                queue_size: Some(50),
+                trigger: Some(Trigger::StatusValueTimestamp),
+                deadband: Some(Deadband::Absolute(0.2)),
+                ..Monitoring::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_wrong_monitoring_value_names_the_key_where_it_was_set() {
+        let cases = [
+            (
+                GOOD.replace(
+                    "node = \"nsu=urn:other;i=7\"\n",
+                    "node = \"nsu=urn:other;i=7\"\nmonitoring = { deadband = { percent = 150.0 } }\n",
+                ),
+                "lines[0].equipment[1].signals[0].monitoring.deadband",
+            ),
+            (
+                GOOD.replace(
+                    "id = \"room-1\"\n",
+                    "id = \"room-1\"\nmonitoring = { queue_size = 0 }\n",
+                ),
+                "lines[0].equipment[1].monitoring.queue_size",
+            ),
+            (
+                GOOD.replace(
+                    "unit = \"degC\"\n",
+                    "unit = \"degC\"\ndata_type = \"string\"\n",
+                )
+                .replace(
+                    "endpoint = \"opc.tcp://127.0.0.1:4840/\"\n",
+                    "endpoint = \"opc.tcp://127.0.0.1:4840/\"\n\
+                     monitoring = { deadband = { absolute = 1.0 } }\n",
+                ),
+                "site.monitoring.deadband",
+            ),
+            (
+                GOOD.replace(
+                    "id = \"room-1\"\n",
+                    "id = \"room-1\"\nmonitoring = { trigger = \"sometimes\" }\n",
+                ),
+                "lines[0].equipment[1].monitoring.trigger",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = load(&text).unwrap_err();
+            assert_eq!(err.key(), Some(key), "{err}");
+            assert!(err.to_string().contains("sites/test.toml"), "{err}");
         }
     }
 

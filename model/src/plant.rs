@@ -162,7 +162,68 @@ pub struct Signal {
     pub limits: Option<Range>,
     /// Specification (alarm) limits: values outside them are excursions.
     pub spec: Option<Range>,
+    /// How the server is asked to watch it; what is not set here the connector's options
+    /// decide.
+    pub monitoring: Monitoring,
     pub tag: Arc<Tag>,
+}
+
+/// OPC UA monitoring parameters of a signal. Set per site (`[site.monitoring]`), per
+/// equipment type signal, per equipment (`monitoring` of `[[lines.equipment]]`) and per
+/// signal; the narrower setting wins key by key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Monitoring {
+    /// How often the server samples the node, ms (0: as fast as it can).
+    pub sampling_ms: Option<u64>,
+    /// Values the server queues between publishes; enough to cover a network stall of
+    /// `queue_size × sampling_ms` without losing one.
+    pub queue_size: Option<u32>,
+    /// Which value a full queue drops: the oldest (default) or the newest.
+    pub discard_oldest: Option<bool>,
+    /// What counts as a change worth a notification.
+    pub trigger: Option<Trigger>,
+    /// Changes smaller than this are not reported (numbers only).
+    pub deadband: Option<Deadband>,
+    /// Flag the tag stale when no update came for this long while the session is alive;
+    /// otherwise a tag that has been updating is flagged after the connector's default
+    /// number of publishing intervals.
+    pub stale_after_ms: Option<u64>,
+}
+
+impl Monitoring {
+    /// `self` with what it leaves unset taken from `wider`.
+    pub fn or(&self, wider: &Monitoring) -> Monitoring {
+        Monitoring {
+            sampling_ms: self.sampling_ms.or(wider.sampling_ms),
+            queue_size: self.queue_size.or(wider.queue_size),
+            discard_oldest: self.discard_oldest.or(wider.discard_oldest),
+            trigger: self.trigger.or(wider.trigger),
+            deadband: self.deadband.or(wider.deadband),
+            stale_after_ms: self.stale_after_ms.or(wider.stale_after_ms),
+        }
+    }
+}
+
+/// The DataChangeFilter trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// Only a change of status.
+    Status,
+    /// A change of status or value: the default, so a Bad status is never missed.
+    StatusValue,
+    /// Also a new source timestamp with the same value.
+    StatusValueTimestamp,
+}
+
+/// A DataChangeFilter deadband: `{ absolute = 0.5 }` or `{ percent = 2.0 }` (of the node's
+/// EURange, which the server must have).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Deadband {
+    Absolute(f64),
+    Percent(f64),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

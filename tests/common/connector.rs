@@ -7,8 +7,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use connectors::{OpcUaSource, SourceOptions, SourceStatus};
-use model::{Sample, Site};
+use chrono::Utc;
+use connectors::{EmbeddedStore, OpcUaSource, SourceOptions, SourceStatus};
+use model::{Historian, Sample, Site};
 use tokio::{sync::mpsc, task::JoinHandle};
 
 /// A connector running in this process, stopped cleanly when dropped.
@@ -97,4 +98,34 @@ pub async fn simulator(site: &Site, pki: &Path) -> sites::simulator::RunningSimu
     )
     .await
     .unwrap()
+}
+
+/// Moves what the connector delivers into `store` until `done` holds for the store's view
+/// of `path`, or `limit` passes.
+pub async fn store_until(
+    conn: &mut Connector,
+    store: &EmbeddedStore,
+    path: &str,
+    limit: Duration,
+    done: impl Fn(&[Sample]) -> bool,
+) -> Vec<Sample> {
+    let start = Instant::now();
+    let since = Utc::now() - chrono::Duration::hours(1);
+    loop {
+        if let Some(batch) = conn.next_samples(Duration::from_millis(500)).await {
+            store.write(&batch).await.unwrap();
+        }
+        let stored = store
+            .query(path, since, Utc::now() + chrono::Duration::hours(1))
+            .await
+            .unwrap();
+        if done(&stored) {
+            return stored;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "gave up after {limit:?}; {path} stored {stored:?}; source {:?}",
+            conn.status.snapshot()
+        );
+    }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod connector;
+pub mod proxy;
 
 use std::{
     io::{BufRead, BufReader},

@@ -18,6 +18,8 @@ the endpoint URL the server advertises.
 - `--counters N`: also serve N Int64 variables `s=Counter.<i>` holding `i * 1000000 + tick`.
 - `--report-sessions`: print `SESSIONS <n>` whenever the number of open sessions changes
   (the leak test counts what the server still holds, not what the client believes).
+- `--tick-ms N`: how often the values change (default 200).
+- `--history`: keep the counters' history in memory and serve HistoryRead on them.
 - `--bad-node`: serve `s=Line1.Oven.Sensor`, which every 2 s alternates between a Good value
   and BadSensorFailure with no value (null), each with its own source timestamp; the
   timestamp of every bad one is printed as `BAD <iso time>`.
@@ -139,6 +141,8 @@ async def main(args) -> None:
                 )
             )
     async with server:
+        if args.history and counters:
+            await server.historize_node_data_change(counters, count=100_000)
         print("READY", flush=True)
         n = 0
         sessions = None
@@ -170,7 +174,7 @@ async def main(args) -> None:
                     await server.write_attribute_value(
                         c.nodeid, dv(i * 1_000_000 + n, ua.VariantType.Int64)
                     )
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(args.tick_ms / 1000.0)
 
 
 if __name__ == "__main__":
@@ -182,5 +186,7 @@ if __name__ == "__main__":
     p.add_argument("--extra-namespaces", type=int, default=0)
     p.add_argument("--counters", type=int, default=0)
     p.add_argument("--bad-node", action="store_true")
+    p.add_argument("--tick-ms", type=int, default=200)
+    p.add_argument("--history", action="store_true")
     p.add_argument("--report-sessions", action="store_true")
     asyncio.run(main(p.parse_args()))

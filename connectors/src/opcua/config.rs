@@ -38,6 +38,12 @@ pub struct SourceOptions {
     pub max_array_length: usize,
     pub max_message_size: usize,
     pub max_chunk_count: usize,
+    /// A tag that has been updating is flagged stale after this many publishing intervals
+    /// without an update while the session is alive (0: only tags with their own
+    /// `stale_after_ms`).
+    pub stale_after_intervals: u32,
+    /// Where gap records are appended (JSON lines, synced); none: kept in the status only.
+    pub gap_log: Option<PathBuf>,
     /// Where the client keeps its certificates. Defaults to a folder in the system's temp
     /// directory, so that the client does not create `./pki` wherever it was started.
     pub pki_dir: Option<PathBuf>,
@@ -58,6 +64,8 @@ impl Default for SourceOptions {
             max_array_length: 1_000_000,
             max_message_size: 64 * 1024 * 1024,
             max_chunk_count: 4_096,
+            stale_after_intervals: 20,
+            gap_log: None,
             pki_dir: None,
         }
     }

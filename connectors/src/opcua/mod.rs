@@ -9,6 +9,7 @@
 
 mod client;
 mod config;
+mod continuity;
 mod convert;
 mod error;
 mod notifications;
@@ -22,7 +23,8 @@ mod tests;
 
 pub use client::{read_value, write_value};
 pub use config::SourceOptions;
+pub use continuity::GapRecord;
 pub use error::ConnectorError;
 pub use pki::{rejected_certificates, trust_certificate};
 pub use source::OpcUaSource;
-pub use status::{SourceStatus, SourceStatusSnapshot, TagError, ValuelessStatus};
+pub use status::{SourceStatus, SourceStatusSnapshot, StaleTag, TagError, ValuelessStatus};

@@ -26,6 +26,7 @@ use tracing::{debug, warn};
 use model::{Sample, Tag};
 
 use super::{
+    continuity::Continuity,
     convert::to_sample,
     error::status_name,
     status::{SourceStatus, TagError, ValuelessStatus},
@@ -64,6 +65,7 @@ pub(crate) struct Converter {
     /// The configured node of each signal, as text, for error reports.
     pub(crate) nodes: Arc<[String]>,
     pub(crate) status: Arc<SourceStatus>,
+    pub(crate) continuity: Arc<Continuity>,
 }
 
 impl Converter {
@@ -73,6 +75,7 @@ impl Converter {
         received: DateTime<Utc>,
     ) -> Vec<Sample> {
         let mut samples = Vec::new();
+        let mut indices = Vec::new();
         let mut valueless = Vec::new();
         let mut count = 0;
         for obj in data {
@@ -119,8 +122,13 @@ impl Converter {
                     valueless.push(v);
                 }
                 samples.push(sample);
+                indices.push(i);
             }
         }
+        let overflows = self
+            .continuity
+            .observe(indices.iter().copied().zip(&samples));
+        self.status.qualities(&samples, overflows);
         if count > 0 {
             self.status.notified(count, received, &samples, valueless);
         }
@@ -156,6 +164,8 @@ pub(crate) struct Notifications {
     /// Set once the server assigned the id; the callback exists before that.
     subscription: Arc<AtomicU32>,
     last_sequence: Option<u32>,
+    /// When the last message, keep-alives included, arrived.
+    last_message: Option<std::time::Instant>,
 }
 
 impl Notifications {
@@ -172,6 +182,7 @@ impl Notifications {
                 gaps,
                 subscription: subscription.clone(),
                 last_sequence: None,
+                last_message: None,
             },
             subscription,
         )
@@ -205,6 +216,22 @@ impl OnSubscriptionNotificationCore for Notifications {
         msg: NotificationMessage,
         _items: MonitoredItemMap<'_>,
     ) {
+        let now = std::time::Instant::now();
+        if let Some(last) = self.last_message.replace(now) {
+            let subscription = self.subscription.load(Ordering::Relaxed);
+            let opened = self
+                .converter
+                .continuity
+                .after_silence(subscription, now - last);
+            if opened > 0 {
+                warn!(
+                    subscription,
+                    silence_s = (now - last).as_secs_f64(),
+                    opened,
+                    "the server could not publish for longer than its queues cover; gaps opened"
+                );
+            }
+        }
         // A keep-alive carries no data and announces, without using, the next number.
         let Some(data) = msg.notification_data.filter(|d| !d.is_empty()) else {
             return;

@@ -10,19 +10,21 @@ use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 use chrono::Utc;
 use futures::StreamExt;
 use opcua::{
+    client::HistoryReadAction,
     client::{
         transport::Connector, Session, SessionConnectMode, SessionEventLoop, SessionPollResult,
     },
     client::{SessionActivity, SubscriptionActivity},
     types::{
-        ExtensionObject, MonitoredItemCreateRequest, MonitoringMode, MonitoringParameters,
-        ReadValueId, StatusCode, TimestampsToReturn,
+        DataChangeFilter, DataChangeTrigger, DeadbandType, ExtensionObject, HistoryData,
+        HistoryReadValueId, MonitoredItemCreateRequest, MonitoringMode, MonitoringParameters,
+        ReadRawModifiedDetails, ReadValueId, StatusCode, TimestampsToReturn,
     },
 };
 use tokio::{sync::mpsc, task::JoinHandle};
 use tracing::{debug, error, info, info_span, warn, Instrument};
 
-use model::{NodeAddress, Sample, Site, Tag};
+use model::{Deadband, Monitoring, NodeAddress, Sample, Site, Tag, Trigger};
 
 use super::{
     client::{
@@ -30,11 +32,12 @@ use super::{
         Retries,
     },
     config::SourceOptions,
-    convert::node_id,
+    continuity::{ClosedGap, Continuity, GapRecord, StaleLimit},
+    convert::{node_id, to_sample},
     error::{status_name, ConnectorError},
     notifications::{forward, Converter, Gap, Notifications},
     placement::{place, ItemServer, Limits, Slot, Wanted},
-    status::{SourceStatus, TagError},
+    status::{SourceStatus, StaleTag, TagError},
 };
 
 /// Publishing intervals without data after which the server sends a keep-alive message:
@@ -61,6 +64,7 @@ struct Watched {
     tag: Arc<Tag>,
     path: String,
     node: NodeAddress,
+    monitoring: Monitoring,
 }
 
 impl OpcUaSource {
@@ -72,6 +76,7 @@ impl OpcUaSource {
                 tag: s.tag.clone(),
                 path: s.tag.path(),
                 node: s.node.clone(),
+                monitoring: s.monitoring.clone(),
             })
             .collect();
         OpcUaSource {
@@ -184,6 +189,30 @@ impl OpcUaSource {
         let mut driver = Task(tokio::spawn(
             drive(event_loop, events_tx, status.clone(), pki).in_current_span(),
         ));
+        let (closed_tx, mut closed_rx) = mpsc::unbounded_channel();
+        let default_stale = self.opts.publishing_interval() * self.opts.stale_after_intervals;
+        let continuity = Arc::new(Continuity::new(
+            self.signals
+                .iter()
+                .map(|w| match w.monitoring.stale_after_ms {
+                    Some(ms) => Some(StaleLimit {
+                        after: Duration::from_millis(ms),
+                        configured: true,
+                    }),
+                    None if self.opts.stale_after_intervals > 0 => Some(StaleLimit {
+                        after: default_stale.max(item_sampling(&self.opts, w) * 2),
+                        configured: false,
+                    }),
+                    None => None,
+                })
+                .collect(),
+            self.signals
+                .iter()
+                .map(|w| item_cover(&self.opts, w))
+                .collect(),
+            self.opts.publishing_interval() * (KEEP_ALIVE_COUNT + 1),
+            closed_tx,
+        ));
         let mut running = Running {
             endpoint: endpoint.clone(),
             opts: self.opts.clone(),
@@ -192,7 +221,10 @@ impl OpcUaSource {
                 tags: self.signals.iter().map(|w| w.tag.clone()).collect(),
                 nodes: self.signals.iter().map(|w| w.node.to_string()).collect(),
                 status: status.clone(),
+                continuity: continuity.clone(),
             },
+            continuity,
+            subscription_of: vec![None; self.signals.len()],
             status: status.clone(),
             samples: samples_tx,
             gaps: gaps_tx,
@@ -205,6 +237,8 @@ impl OpcUaSource {
         let mut retry = tokio::time::interval(self.opts.retry_failed_tags());
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         retry.reset();
+        let mut watch = tokio::time::interval(Duration::from_secs(1));
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
         let result = loop {
             tokio::select! {
@@ -221,6 +255,7 @@ impl OpcUaSource {
                             status.error(e.to_string());
                         }
                     }
+                    Some(SessionEvent::Lost) => running.on_lost(),
                     None => {
                         let code = (&mut driver.0).await.unwrap_or(StatusCode::BadUnexpectedError);
                         break Err(ConnectorError::SessionEnded {
@@ -230,6 +265,8 @@ impl OpcUaSource {
                     }
                 },
                 Some(gap) = gaps_rx.recv() => running.republish(&session, gap).await,
+                Some(closed) = closed_rx.recv() => running.on_gap_closed(&session, closed).await,
+                _ = watch.tick() => running.watch(),
                 _ = retry.tick() => {
                     if status.is_connected() {
                         if let Err(e) = running.retry(&session).await {
@@ -276,6 +313,7 @@ impl<T> Drop for Task<T> {
 #[derive(Debug)]
 enum SessionEvent {
     Connected { new_session: bool },
+    Lost,
 }
 
 /// Polls the session's event loop (nothing happens unless it is polled) and reports what
@@ -311,6 +349,7 @@ async fn drive(
             Ok(SessionPollResult::ConnectionLost(code)) => {
                 warn!(status = %code, "connection lost; reconnecting");
                 status.connection_lost(format!("connection lost: {code}"));
+                let _ = events.send(SessionEvent::Lost);
             }
             Ok(SessionPollResult::ReconnectFailed(code)) => {
                 status.connect_attempted();
@@ -391,6 +430,9 @@ struct Running {
     items: Vec<Item>,
     /// Whether the subscriptions match the current session.
     build: Build,
+    continuity: Arc<Continuity>,
+    /// Per signal, the subscription its monitored item is in.
+    subscription_of: Vec<Option<u32>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -461,8 +503,18 @@ impl Running {
                     ))
                 }
             }
+            let opened = self.continuity.open(
+                (0..self.signals.len()).filter(|i| self.items[*i] == Item::Monitored),
+                "the subscriptions were lost with the session and recreated",
+            );
+            self.status.set_open_gaps(self.continuity.open_gaps());
+            debug!(opened, "gaps opened for the recreated subscriptions");
             self.slots.clear();
             self.items.iter_mut().for_each(|m| *m = Item::Unplaced);
+            self.subscription_of.iter_mut().for_each(|s| *s = None);
+            for i in 0..self.signals.len() {
+                self.continuity.assign(i, None);
+            }
             info!(
                 subscriptions = ids.len(),
                 "recreating subscriptions on the new session"
@@ -547,15 +599,19 @@ impl Running {
         let asked = wanted.len();
         let mut server = SessionItems {
             session,
+            signals: &self.signals,
+            status: &self.status,
             opts: &self.opts,
             converter: &self.converter,
             samples: &self.samples,
             gaps: &self.gaps,
         };
         let outcome = place(&mut server, &mut self.limits, &mut self.slots, wanted).await;
-        for &(handle, _) in &outcome.created {
+        for &(handle, subscription) in &outcome.created {
             if let Some(i) = index_of(handle) {
                 self.items[i] = Item::Monitored;
+                self.subscription_of[i] = Some(subscription);
+                self.continuity.assign(i, Some(subscription));
                 self.status.clear_tag_error(&self.signals[i].path);
             }
         }
@@ -681,6 +737,14 @@ impl Running {
         }
         self.status.republished(recovered);
         if lost > 0 {
+            let members: Vec<usize> = (0..self.signals.len())
+                .filter(|i| self.subscription_of[*i] == Some(gap.subscription))
+                .collect();
+            self.continuity.open(
+                members,
+                &format!("{lost} notification message(s) lost: the server could not republish them ({reason})"),
+            );
+            self.status.set_open_gaps(self.continuity.open_gaps());
             warn!(
                 subscription = gap.subscription,
                 first = gap.first,
@@ -702,6 +766,189 @@ impl Running {
     }
 }
 
+impl Running {
+    fn on_lost(&mut self) {
+        self.continuity.restart_updates();
+        self.status.set_stale(Vec::new());
+    }
+
+    /// Once a second: which tags went stale, how many gaps are open.
+    fn watch(&mut self) {
+        self.status.set_open_gaps(self.continuity.open_gaps());
+        if !self.status.is_connected() {
+            return;
+        }
+        let stale = self
+            .continuity
+            .stale(Utc::now())
+            .into_iter()
+            .map(|(i, last_update)| StaleTag {
+                tag: self.signals[i].path.clone(),
+                last_update,
+            })
+            .collect();
+        self.status.set_stale(stale);
+    }
+
+    /// Back-fills a closed gap from the server's history where it keeps one, and records it.
+    async fn on_gap_closed(&mut self, session: &Arc<Session>, gap: ClosedGap) {
+        let w = self.signals[gap.index].clone();
+        let (backfilled, backfill_error) = match self.backfill(session, &w, &gap).await {
+            Ok(n) => (n, None),
+            Err(e) => (0, Some(e)),
+        };
+        let record = GapRecord {
+            tag: w.path.clone(),
+            from: gap.from,
+            to: gap.to,
+            reason: gap.reason,
+            backfilled,
+            backfill_error,
+            recorded_at: Utc::now(),
+        };
+        warn!(tag = %record.tag, from = %record.from, to = %record.to, reason = %record.reason, backfilled, "gap in the tag's history recorded");
+        if let Some(log) = &self.opts.gap_log {
+            if let Err(e) = append_gap(log, &record) {
+                error!(log = %log.display(), error = %e, "cannot write the gap record");
+                self.status
+                    .error(format!("cannot write gap log {}: {e}", log.display()));
+            }
+        }
+        self.status.gap_recorded(record);
+        self.status.set_open_gaps(self.continuity.open_gaps());
+    }
+
+    /// Reads the tag's raw history strictly inside the gap and sends it on, flagged.
+    async fn backfill(
+        &self,
+        session: &Arc<Session>,
+        w: &Watched,
+        gap: &ClosedGap,
+    ) -> Result<usize, String> {
+        let namespaces = self.namespaces.as_ref().ok_or("no namespaces yet")?;
+        let ns = namespace_index(namespaces, &w.node.namespace_uri)
+            .ok_or("the tag's namespace is not served")?;
+        let details = ReadRawModifiedDetails {
+            is_read_modified: false,
+            start_time: gap.from.into(),
+            end_time: gap.to.into(),
+            num_values_per_node: 0,
+            return_bounds: false,
+        };
+        let mut continuation = opcua::types::ByteString::null();
+        let mut values = Vec::new();
+        // A server pages a long history; a bounded number of pages keeps a runaway at bay.
+        for _ in 0..MAX_HISTORY_PAGES {
+            let read = HistoryReadValueId {
+                node_id: node_id(&w.node, ns),
+                index_range: Default::default(),
+                data_encoding: Default::default(),
+                continuation_point: continuation.clone(),
+            };
+            let results = session
+                .history_read(
+                    HistoryReadAction::ReadRawModifiedDetails(details.clone()),
+                    TimestampsToReturn::Both,
+                    false,
+                    &[read],
+                )
+                .await
+                .map_err(|e| e.status().to_string())?;
+            let r = results.into_iter().next().ok_or("no result")?;
+            if r.status_code.is_bad() {
+                return Err(status_name(r.status_code));
+            }
+            if let Some(data) = r.history_data.inner_as::<HistoryData>() {
+                values.extend(data.data_values.clone().unwrap_or_default());
+            }
+            if r.continuation_point.is_null_or_empty() {
+                break;
+            }
+            continuation = r.continuation_point;
+        }
+        let now = Utc::now();
+        let batch: Vec<Sample> = values
+            .into_iter()
+            .map(|dv| Sample {
+                backfilled: true,
+                ..to_sample(&w.tag, dv, now)
+            })
+            .filter(|s| s.source_ts > gap.from && s.source_ts < gap.to)
+            .collect();
+        let n = batch.len();
+        if n > 0 {
+            self.status.queued(n);
+            let _ = self.samples.send(batch);
+        }
+        Ok(n)
+    }
+}
+
+/// Pages of history read per gap at most.
+const MAX_HISTORY_PAGES: usize = 100;
+
+/// How long the server can hold a changing item's values without a publish.
+fn item_cover(opts: &SourceOptions, w: &Watched) -> Duration {
+    let queue = w.monitoring.queue_size.unwrap_or(opts.queue_size);
+    (item_sampling(opts, w) * queue).max(opts.publishing_interval())
+}
+
+fn item_sampling(opts: &SourceOptions, w: &Watched) -> Duration {
+    Duration::from_millis(
+        w.monitoring
+            .sampling_ms
+            .unwrap_or(opts.sampling_interval_ms),
+    )
+}
+
+/// Appends one gap record to the log and syncs it: a gap is evidence for the batch record.
+fn append_gap(log: &std::path::Path, record: &GapRecord) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    f.write_all(&line)?;
+    f.sync_data()
+}
+
+/// The monitoring parameters asked of the server for one signal.
+fn monitoring_parameters(opts: &SourceOptions, w: &Watched, handle: u32) -> MonitoringParameters {
+    let m = &w.monitoring;
+    let trigger = m.trigger.unwrap_or(Trigger::StatusValue);
+    // No filter is the server's StatusValue without deadband; send one only when it differs.
+    let filter = if trigger == Trigger::StatusValue && m.deadband.is_none() {
+        ExtensionObject::null()
+    } else {
+        let (deadband_type, deadband_value) = match m.deadband {
+            None => (DeadbandType::None, 0.0),
+            Some(Deadband::Absolute(v)) => (DeadbandType::Absolute, v),
+            Some(Deadband::Percent(v)) => (DeadbandType::Percent, v),
+        };
+        ExtensionObject::from_message(DataChangeFilter {
+            trigger: match trigger {
+                Trigger::Status => DataChangeTrigger::Status,
+                Trigger::StatusValue => DataChangeTrigger::StatusValue,
+                Trigger::StatusValueTimestamp => DataChangeTrigger::StatusValueTimestamp,
+            },
+            deadband_type: deadband_type as u32,
+            deadband_value,
+        })
+    };
+    MonitoringParameters {
+        client_handle: handle,
+        sampling_interval: item_sampling(opts, w).as_millis() as f64,
+        filter,
+        queue_size: m.queue_size.unwrap_or(opts.queue_size),
+        discard_oldest: m.discard_oldest.unwrap_or(true),
+    }
+}
+
 /// Client handle of signal `i`: never 0, which async-opcua would replace with its own.
 fn handle_of(i: usize) -> u32 {
     u32::try_from(i + 1).unwrap_or(u32::MAX)
@@ -714,6 +961,8 @@ fn index_of(handle: u32) -> Option<usize> {
 /// [`ItemServer`] on a live session.
 struct SessionItems<'a> {
     session: &'a Arc<Session>,
+    signals: &'a [Watched],
+    status: &'a SourceStatus,
     opts: &'a SourceOptions,
     converter: &'a Converter,
     samples: &'a mpsc::UnboundedSender<Vec<Sample>>,
@@ -751,18 +1000,24 @@ impl ItemServer for SessionItems<'_> {
         subscription: u32,
         items: &[Wanted],
     ) -> Result<Vec<StatusCode>, StatusCode> {
-        let requests = items
+        let requests: Vec<MonitoredItemCreateRequest> = items
             .iter()
-            .map(|w| MonitoredItemCreateRequest {
-                item_to_monitor: ReadValueId::from(w.node.clone()),
-                monitoring_mode: MonitoringMode::Reporting,
-                requested_parameters: MonitoringParameters {
-                    client_handle: w.handle,
-                    sampling_interval: self.opts.sampling_interval_ms as f64,
-                    filter: ExtensionObject::null(),
-                    queue_size: self.opts.queue_size,
-                    discard_oldest: true,
-                },
+            .filter_map(|w| {
+                let signal = self.signals.get(index_of(w.handle)?)?;
+                Some(MonitoredItemCreateRequest {
+                    item_to_monitor: ReadValueId::from(w.node.clone()),
+                    monitoring_mode: MonitoringMode::Reporting,
+                    requested_parameters: monitoring_parameters(self.opts, signal, w.handle),
+                })
+            })
+            .collect();
+        let asked: Vec<(f64, u32)> = requests
+            .iter()
+            .map(|r| {
+                (
+                    r.requested_parameters.sampling_interval,
+                    r.requested_parameters.queue_size,
+                )
             })
             .collect();
         let created = self
@@ -770,6 +1025,26 @@ impl ItemServer for SessionItems<'_> {
             .create_monitored_items(subscription, TimestampsToReturn::Both, requests)
             .await
             .map_err(|e| e.status())?;
+        // What the server granted instead of what was asked: a slower sampling or a shorter
+        // queue changes what a stall can lose, so it is said.
+        let mut revised = 0;
+        for ((w, (sampling, queue)), c) in items.iter().zip(&asked).zip(&created) {
+            let r = &c.result;
+            if r.status_code.is_good()
+                && (r.revised_sampling_interval != *sampling || r.revised_queue_size != *queue)
+            {
+                revised += 1;
+                debug!(node = %w.node, asked_sampling_ms = sampling, revised_sampling_ms = r.revised_sampling_interval, asked_queue = queue, revised_queue = r.revised_queue_size, "the server revised the item's monitoring");
+            }
+        }
+        if revised > 0 {
+            info!(
+                revised,
+                of = created.len(),
+                "the server revised sampling intervals or queue sizes (debug log lists them)"
+            );
+            self.status.revised(revised);
+        }
         Ok(created.iter().map(|c| c.result.status_code).collect())
     }
 }

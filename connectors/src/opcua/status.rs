@@ -13,6 +13,8 @@ use serde::Serialize;
 
 use model::Sample;
 
+use super::continuity::GapRecord;
+
 /// A tag that is not flowing, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TagError {
@@ -37,6 +39,23 @@ pub struct ValuelessStatus {
     pub at: DateTime<Utc>,
 }
 
+/// A tag that has been updating and went silent while the session is alive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StaleTag {
+    pub tag: String,
+    pub last_update: DateTime<Utc>,
+}
+
+/// Gap records kept in the status for the web view; all are in the gap log.
+const RECENT_GAPS: usize = 50;
+
+/// Server clock off the connector's by more than this is flagged.
+const SKEW_LIMIT_MS: i64 = 1_000;
+/// Messages whose smallest delay make up the skew estimate: the freshest value of a message
+/// left the server a few milliseconds before it arrived, so the smallest delay over a window
+/// is the clocks' offset plus little, and a stall's backlog does not count as skew.
+const SKEW_WINDOW: usize = 32;
+
 /// Live state of one OPC UA source. Thread-safe; share it in an `Arc`.
 #[derive(Debug, Default)]
 pub struct SourceStatus {
@@ -50,6 +69,13 @@ pub struct SourceStatus {
     sequence_gaps: AtomicU64,
     republished: AtomicU64,
     monitored: AtomicU64,
+    bad_quality: AtomicU64,
+    uncertain_quality: AtomicU64,
+    overflows: AtomicU64,
+    gap_records: AtomicU64,
+    open_gaps: AtomicU64,
+    backfilled: AtomicU64,
+    revised_items: AtomicU64,
     detail: Mutex<Detail>,
 }
 
@@ -64,10 +90,17 @@ struct Detail {
     last_error: Option<(String, DateTime<Utc>)>,
     tag_errors: BTreeMap<String, TagError>,
     valueless: BTreeMap<String, ValuelessStatus>,
+    recent_gaps: std::collections::VecDeque<GapRecord>,
+    stale: Vec<StaleTag>,
+    /// Smallest (receive − server time) of each recent message, ms.
+    delays: std::collections::VecDeque<i64>,
+    /// Notifications counted at a moment, for the rate.
+    rate_mark: Option<(DateTime<Utc>, u64)>,
+    rate: f64,
 }
 
 /// A point-in-time copy of [`SourceStatus`], serializable for the web API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SourceStatusSnapshot {
     pub site: String,
     pub endpoint: String,
@@ -99,6 +132,28 @@ pub struct SourceStatusSnapshot {
     pub last_error_at: Option<DateTime<Utc>>,
     pub tag_errors: Vec<TagError>,
     pub valueless: Vec<ValuelessStatus>,
+    /// Data-change notifications per second over the last ten seconds or so.
+    pub notifications_per_s: f64,
+    /// Values that came with a Bad / Uncertain status.
+    pub bad_quality: u64,
+    pub uncertain_quality: u64,
+    /// Values with the Overflow bit: the server's queue for the item dropped values.
+    pub overflows: u64,
+    /// Gaps in tags' histories that the live stream did not cover, recorded.
+    pub gap_records: u64,
+    /// Gaps opened and not yet closed by a tag's next value.
+    pub open_gaps: u64,
+    /// Values read from the server's history into gaps.
+    pub backfilled: u64,
+    /// Monitored items whose sampling interval or queue size the server revised.
+    pub revised_items: u64,
+    /// The server clock minus the connector's, estimated from the freshest values, ms.
+    pub clock_skew_ms: Option<i64>,
+    /// The skew is over a second: source times are the server's clock, not ours.
+    pub clock_skew_flagged: bool,
+    pub stale: Vec<StaleTag>,
+    /// The latest gap records, newest last.
+    pub recent_gaps: Vec<GapRecord>,
 }
 
 impl SourceStatus {
@@ -107,7 +162,22 @@ impl SourceStatus {
     }
 
     pub fn snapshot(&self) -> SourceStatusSnapshot {
-        let d = self.detail().clone();
+        let notifications = self.notifications.load(Ordering::Relaxed);
+        let d = {
+            let mut d = self.detail();
+            let now = Utc::now();
+            match d.rate_mark {
+                Some((at, n)) if (now - at).num_milliseconds() >= 10_000 => {
+                    let secs = (now - at).num_milliseconds() as f64 / 1000.0;
+                    d.rate = notifications.saturating_sub(n) as f64 / secs;
+                    d.rate_mark = Some((now, notifications));
+                }
+                Some(_) => {}
+                None => d.rate_mark = Some((now, notifications)),
+            }
+            d.clone()
+        };
+        let skew = d.delays.iter().copied().min_by_key(|x| x.abs());
         SourceStatusSnapshot {
             site: d.site,
             endpoint: d.endpoint,
@@ -129,6 +199,18 @@ impl SourceStatus {
             last_error_at: d.last_error.as_ref().map(|(_, t)| *t),
             tag_errors: d.tag_errors.into_values().collect(),
             valueless: d.valueless.into_values().collect(),
+            notifications_per_s: (d.rate * 10.0).round() / 10.0,
+            bad_quality: self.bad_quality.load(Ordering::Relaxed),
+            uncertain_quality: self.uncertain_quality.load(Ordering::Relaxed),
+            overflows: self.overflows.load(Ordering::Relaxed),
+            gap_records: self.gap_records.load(Ordering::Relaxed),
+            open_gaps: self.open_gaps.load(Ordering::Relaxed),
+            backfilled: self.backfilled.load(Ordering::Relaxed),
+            revised_items: self.revised_items.load(Ordering::Relaxed),
+            clock_skew_ms: skew,
+            clock_skew_flagged: skew.is_some_and(|s| s.abs() > SKEW_LIMIT_MS),
+            stale: d.stale,
+            recent_gaps: d.recent_gaps.into_iter().collect(),
         }
     }
 
@@ -222,6 +304,58 @@ impl SourceStatus {
                 d.tag_errors.remove(&path);
             }
         }
+    }
+
+    /// Counts the qualities of a message's samples and notes its smallest delay from the
+    /// server's time (for the clock skew); `overflows` from [`super::continuity`].
+    pub(crate) fn qualities(&self, samples: &[Sample], overflows: u64) {
+        let (mut bad, mut uncertain) = (0, 0);
+        let mut delay: Option<i64> = None;
+        for s in samples {
+            if s.quality.is_bad() {
+                bad += 1;
+            } else if s.quality.is_uncertain() {
+                uncertain += 1;
+            }
+            if let Some(server) = s.server_ts {
+                let d = (s.received_ts - server).num_milliseconds();
+                delay = Some(delay.map_or(d, |x| x.min(d)));
+            }
+        }
+        self.bad_quality.fetch_add(bad, Ordering::Relaxed);
+        self.uncertain_quality
+            .fetch_add(uncertain, Ordering::Relaxed);
+        self.overflows.fetch_add(overflows, Ordering::Relaxed);
+        if let Some(d) = delay {
+            let mut detail = self.detail();
+            if detail.delays.len() == SKEW_WINDOW {
+                detail.delays.pop_front();
+            }
+            detail.delays.push_back(d);
+        }
+    }
+
+    pub(crate) fn gap_recorded(&self, record: GapRecord) {
+        self.gap_records.fetch_add(1, Ordering::Relaxed);
+        self.backfilled
+            .fetch_add(record.backfilled as u64, Ordering::Relaxed);
+        let mut d = self.detail();
+        if d.recent_gaps.len() == RECENT_GAPS {
+            d.recent_gaps.pop_front();
+        }
+        d.recent_gaps.push_back(record);
+    }
+
+    pub(crate) fn set_open_gaps(&self, n: usize) {
+        self.open_gaps.store(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_stale(&self, stale: Vec<StaleTag>) {
+        self.detail().stale = stale;
+    }
+
+    pub(crate) fn revised(&self, n: u64) {
+        self.revised_items.fetch_add(n, Ordering::Relaxed);
     }
 
     pub(crate) fn queued(&self, n: usize) {

@@ -10,10 +10,11 @@ use tokio::sync::mpsc;
 
 use model::{
     Area, Category, Climate, Costs, DataType, Equipment, Line, NodeAddress, NodeIdentifier,
-    Quality, Signal, Site, Tag, Value,
+    Quality, Sample, Signal, Site, Tag, Value,
 };
 
 use super::{
+    continuity::{ClosedGap, Continuity, StaleLimit},
     convert::{node_id, to_sample, ua_time, value_to_variant, variant_to_value},
     notifications::{missing_before, Converter, Gap, Notifications},
     placement::{
@@ -278,11 +279,11 @@ fn bad_and_uncertain_values_keep_their_status_and_a_missing_value_is_never_inven
 fn a_notification_message_becomes_one_batch_and_is_counted() {
     let tags: Arc<[Arc<Tag>]> = vec![tag("a"), tag("b"), tag("c")].into();
     let status = Arc::new(SourceStatus::new());
-    let converter = Converter {
-        tags: tags.clone(),
-        nodes: vec!["nsu=u;s=a".into(), "nsu=u;s=b".into(), "nsu=u;s=c".into()].into(),
-        status: status.clone(),
-    };
+    let (converter, _closed) = converter_of(
+        tags.clone(),
+        vec!["nsu=u;s=a".into(), "nsu=u;s=b".into(), "nsu=u;s=c".into()].into(),
+        &status,
+    );
     let item = |handle: u32, value: DataValue| MonitoredItemNotification {
         client_handle: handle,
         value,
@@ -342,11 +343,8 @@ fn a_notification_message_becomes_one_batch_and_is_counted() {
 fn a_node_the_server_reports_unusable_becomes_a_tag_error_until_it_delivers() {
     let tags: Arc<[Arc<Tag>]> = vec![tag("ghost")].into();
     let status = Arc::new(SourceStatus::new());
-    let converter = Converter {
-        tags: tags.clone(),
-        nodes: vec!["nsu=u;s=ghost".into()].into(),
-        status: status.clone(),
-    };
+    let (converter, _closed) =
+        converter_of(tags.clone(), vec!["nsu=u;s=ghost".into()].into(), &status);
     let notify = |value: DataValue| {
         let change = DataChangeNotification {
             monitored_items: Some(vec![MonitoredItemNotification {
@@ -394,11 +392,11 @@ fn sequence_gaps_are_found_across_the_wrap() {
 #[test]
 fn a_skipped_message_asks_for_a_republish() {
     let status = Arc::new(SourceStatus::new());
-    let converter = Converter {
-        tags: vec![tag("a")].into(),
-        nodes: vec!["nsu=u;s=a".into()].into(),
-        status: status.clone(),
-    };
+    let (converter, _closed) = converter_of(
+        vec![tag("a")].into(),
+        vec!["nsu=u;s=a".into()].into(),
+        &status,
+    );
     let (samples, _samples_rx) = mpsc::unbounded_channel();
     let (gaps, mut gaps_rx) = mpsc::unbounded_channel();
     let (mut callback, id) = Notifications::new(converter, samples, gaps);
@@ -690,6 +688,7 @@ fn site(endpoint: &str, signals: usize) -> Arc<Site> {
                 },
                 limits: None,
                 spec: None,
+                monitoring: Default::default(),
                 tag: t,
             }
         })
@@ -798,4 +797,161 @@ async fn one_shot_calls_name_the_endpoint_they_could_not_reach() {
         .await
         .unwrap_err();
     assert!(matches!(err, ConnectorError::Unreachable { .. }), "{err:?}");
+}
+
+/// A converter of `tags` whose closed gaps come out of the returned receiver; no tag has a
+/// stale limit.
+fn converter_of(
+    tags: Arc<[Arc<Tag>]>,
+    nodes: Arc<[String]>,
+    status: &Arc<SourceStatus>,
+) -> (Converter, mpsc::UnboundedReceiver<ClosedGap>) {
+    let (closed, rx) = mpsc::unbounded_channel();
+    let continuity = Arc::new(Continuity::new(
+        vec![None; tags.len()],
+        vec![Duration::from_secs(1); tags.len()],
+        Duration::from_secs(5),
+        closed,
+    ));
+    (
+        Converter {
+            tags,
+            nodes,
+            status: status.clone(),
+            continuity,
+        },
+        rx,
+    )
+}
+
+fn at_ms(ms: i64) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap() + chrono::Duration::milliseconds(ms)
+}
+
+fn valued(ms: i64, status: Option<StatusCode>) -> DataValue {
+    let mut v = dv(Some(Variant::Double(ms as f64)), status);
+    v.source_timestamp = Some(at_ms(ms).into());
+    v.server_timestamp = Some(at_ms(ms).into());
+    v
+}
+
+fn notify(converter: &Converter, values: Vec<DataValue>) -> Vec<Sample> {
+    let change = DataChangeNotification {
+        monitored_items: Some(
+            values
+                .into_iter()
+                .map(|value| MonitoredItemNotification {
+                    client_handle: 1,
+                    value,
+                })
+                .collect(),
+        ),
+        diagnostic_infos: None,
+    };
+    converter.message(vec![ExtensionObject::from_message(change)], Utc::now())
+}
+
+#[test]
+fn an_overflowed_value_closes_a_gap_from_the_last_value_before_it() {
+    let status = Arc::new(SourceStatus::new());
+    let (converter, mut closed) = converter_of(
+        vec![tag("counter")].into(),
+        vec!["nsu=u;s=c".into()].into(),
+        &status,
+    );
+    notify(&converter, vec![valued(100, None), valued(200, None)]);
+    assert!(closed.try_recv().is_err(), "no gap in a whole stream");
+    // Values 300..=700 were discarded by a full queue; async-opcua flags the newest value
+    // of the queue (the spec the oldest left): the gap ends at the message's first value.
+    let overflow = StatusCode::from(StatusCode::Good.bits() | 0x480);
+    let batch = notify(
+        &converter,
+        vec![valued(800, None), valued(900, Some(overflow))],
+    );
+    assert_eq!(batch.len(), 2, "the overflowed value itself is kept");
+    let gap = closed.try_recv().expect("a gap record");
+    assert_eq!((gap.index, gap.from, gap.to), (0, at_ms(200), at_ms(800)));
+    assert!(gap.reason.contains("overflow"), "{}", gap.reason);
+    assert!(closed.try_recv().is_err());
+    assert_eq!(status.snapshot().overflows, 1);
+}
+
+#[test]
+fn an_opened_gap_closes_at_the_next_newer_value_and_never_for_a_tag_without_history() {
+    let status = Arc::new(SourceStatus::new());
+    let tags: Arc<[Arc<Tag>]> = vec![tag("a"), tag("b")].into();
+    let (converter, mut closed) = converter_of(
+        tags,
+        vec!["nsu=u;s=a".into(), "nsu=u;s=b".into()].into(),
+        &status,
+    );
+    notify(&converter, vec![valued(100, None)]);
+    let opened = converter.continuity.open([0, 1], "connection lost");
+    assert_eq!(opened, 1, "b never had a value: nothing to continue");
+    assert_eq!(converter.continuity.open_gaps(), 1);
+    // A late value from before the gap does not close it.
+    notify(&converter, vec![valued(50, None)]);
+    assert!(closed.try_recv().is_err());
+    notify(&converter, vec![valued(5_000, None)]);
+    let gap = closed.try_recv().unwrap();
+    assert_eq!(
+        (gap.from, gap.to, gap.reason.as_str()),
+        (at_ms(100), at_ms(5_000), "connection lost")
+    );
+    assert_eq!(converter.continuity.open_gaps(), 0);
+
+    // Silence past the keep-alive interval opens gaps for the subscription's tags whose
+    // queues cover less; a silence within it is a quiet server, not a lost one.
+    converter.continuity.assign(0, Some(7));
+    converter.continuity.assign(1, Some(8));
+    notify(&converter, vec![valued(6_000, None)]);
+    assert_eq!(
+        converter
+            .continuity
+            .after_silence(7, Duration::from_secs(4)),
+        0
+    );
+    assert_eq!(
+        converter
+            .continuity
+            .after_silence(7, Duration::from_secs(9)),
+        1
+    );
+    assert_eq!(converter.continuity.open_gaps(), 1);
+}
+
+#[test]
+fn a_tag_that_was_updating_and_went_silent_is_stale_a_constant_never() {
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let limit = Some(StaleLimit {
+        after: Duration::from_secs(2),
+        configured: false,
+    });
+    let c = Continuity::new(
+        vec![limit, limit],
+        vec![Duration::from_secs(1); 2],
+        Duration::from_secs(5),
+        tx,
+    );
+    let t = tag("x");
+    let sample = |ms: i64| Sample {
+        tag: t.clone(),
+        value: Value::Float(1.0),
+        quality: Quality::GOOD,
+        source_ts: at_ms(ms),
+        server_ts: None,
+        received_ts: at_ms(ms),
+        backfilled: false,
+    };
+    let s: Vec<Sample> = (0..5).map(|k| sample(k * 500)).collect();
+    c.observe(s.iter().map(|s| (0, s)));
+    c.observe(std::iter::once((1, &s[0]))); // one value, then quiet: a constant
+    assert!(c.stale(at_ms(3_000)).is_empty(), "within the limit");
+    let stale = c.stale(at_ms(10_000));
+    assert_eq!(stale, vec![(0, at_ms(2_000))]);
+    c.restart_updates();
+    assert!(
+        c.stale(at_ms(20_000)).is_empty(),
+        "after a reconnect it must update again first"
+    );
 }

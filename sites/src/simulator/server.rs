@@ -95,6 +95,9 @@ pub(crate) fn limits() -> Limits {
     let subs = &mut limits.subscriptions;
     subs.max_monitored_items_per_sub = 100_000;
     subs.max_queued_notifications = 200;
+    // A client that asks for a deep queue (to ride out a network stall) gets it: 10 values,
+    // the library's default, is one second of a 10 Hz signal.
+    subs.max_monitored_item_queue_size = 10_000;
     subs.min_sampling_interval_ms = 100.0;
     subs.min_publishing_interval_ms = 100.0;
     let ops = &mut limits.operational;
