@@ -1,7 +1,7 @@
 //! Nothing the plant said is lost or made up on the way to the store: a Bad status without a
 //! value is stored as Bad with its own source time (never the last good value in its place),
 //! against the Python `asyncua` server and our simulator, through the real OPC UA stack into
-//! the embedded store.
+//! the embedded store. A server whose clock is off by more than a second is flagged.
 
 mod common;
 
@@ -181,4 +181,68 @@ async fn a_failed_simulator_sensor_is_stored_as_bad_never_as_its_last_good_value
     );
     conn.stop().await;
     sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_clock_three_seconds_ahead_is_flagged_and_a_right_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut skews = Vec::new();
+    for offset in [3.0, 0.0] {
+        let port = free_port();
+        let mut server = spawn(
+            "python asyncua server (clock)",
+            Command::new(python())
+                .arg(repo().join("tests/peers/asyncua_server.py"))
+                .arg(port.to_string())
+                .args(["--clock-offset-s", &offset.to_string()])
+                .stdout(Stdio::piped()),
+        );
+        wait_for_line(&mut server, "READY", Duration::from_secs(30));
+        let site = model::load_site_text(
+            "peer.toml",
+            &format!(
+                r#"
+[site]
+id = "peer"
+name = "Python asyncua peer"
+namespace_uri = "urn:test:python-peer"
+endpoint = "opc.tcp://127.0.0.1:{port}/freeopcua/server/"
+[[lines]]
+id = "line-1"
+area = "osd"
+[[lines.equipment]]
+id = "oven"
+[[lines.equipment.signals]]
+id = "count"
+category = "machine"
+unit = ""
+data_type = "int"
+node = "nsu=urn:test:python-peer;s=Line1.Oven.Count"
+"#
+            ),
+            |_| unreachable!(),
+        )
+        .unwrap();
+        let conn = Connector::start(site, &dir.path().join("pki"));
+        eventually(Duration::from_secs(30), "values with server times", || {
+            conn.status.snapshot().notifications >= 10
+        })
+        .await;
+        let snap = conn.status.snapshot();
+        // The peer's device clock is off; the server stamps its own time: the source skew.
+        let skew = snap.source_clock_skew_ms.expect("a skew estimate");
+        assert_eq!(
+            snap.clock_skew_flagged,
+            offset > 0.0,
+            "{skew} ms at offset {offset} s"
+        );
+        skews.push(skew);
+        conn.stop().await;
+    }
+    assert!((2_500..3_500).contains(&skews[0]), "{skews:?}");
+    assert!(skews[1].abs() < 1_000, "{skews:?}");
+    eprintln!(
+        "clock skew estimated {} ms (3 s ahead) and {} ms (right)",
+        skews[0], skews[1]
+    );
 }

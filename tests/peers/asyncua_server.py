@@ -19,6 +19,7 @@ the endpoint URL the server advertises.
 - `--report-sessions`: print `SESSIONS <n>` whenever the number of open sessions changes
   (the leak test counts what the server still holds, not what the client believes).
 - `--tick-ms N`: how often the values change (default 200).
+- `--clock-offset-s S`: stamp values with a clock S seconds off.
 - `--history`: keep the counters' history in memory and serve HistoryRead on them.
 - `--bad-node`: serve `s=Line1.Oven.Sensor`, which every 2 s alternates between a Good value
   and BadSensorFailure with no value (null), each with its own source timestamp; the
@@ -29,7 +30,7 @@ import asyncio
 import ipaddress
 import math
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from asyncua import Server, ua
@@ -49,8 +50,12 @@ SECURED = [
 ]
 
 
+CLOCK_OFFSET = timedelta(0)
+
+
 def dv(value, vtype, status=ua.StatusCodes.Good):
-    now = datetime.now(timezone.utc)
+    # A server with a wrong clock stamps everything with it.
+    now = datetime.now(timezone.utc) + CLOCK_OFFSET
     variant = ua.Variant(value, vtype) if value is not None else ua.Variant()
     return ua.DataValue(
         variant, StatusCode=ua.StatusCode(status), SourceTimestamp=now, ServerTimestamp=now
@@ -101,6 +106,8 @@ def make_certificate(pki: Path) -> tuple[Path, Path]:
 
 
 async def main(args) -> None:
+    global CLOCK_OFFSET
+    CLOCK_OFFSET = timedelta(seconds=args.clock_offset_s)
     user_manager = None
     if args.user:
         user_manager = OneUser(args.user, os.environ[args.password_env])
@@ -188,5 +195,6 @@ if __name__ == "__main__":
     p.add_argument("--bad-node", action="store_true")
     p.add_argument("--tick-ms", type=int, default=200)
     p.add_argument("--history", action="store_true")
+    p.add_argument("--clock-offset-s", type=float, default=0.0)
     p.add_argument("--report-sessions", action="store_true")
     asyncio.run(main(p.parse_args()))

@@ -94,6 +94,8 @@ struct Detail {
     stale: Vec<StaleTag>,
     /// Smallest (receive − server time) of each recent message, ms.
     delays: std::collections::VecDeque<i64>,
+    /// Smallest (receive − source time) of each recent message, ms.
+    source_delays: std::collections::VecDeque<i64>,
     /// Notifications counted at a moment, for the rate.
     rate_mark: Option<(DateTime<Utc>, u64)>,
     rate: f64,
@@ -149,7 +151,9 @@ pub struct SourceStatusSnapshot {
     pub revised_items: u64,
     /// The server clock minus the connector's, estimated from the freshest values, ms.
     pub clock_skew_ms: Option<i64>,
-    /// The skew is over a second: source times are the server's clock, not ours.
+    /// The same for the source timestamps: the devices' clock, which records are kept by.
+    pub source_clock_skew_ms: Option<i64>,
+    /// Either skew is over a second: times of record are not the connector's time.
     pub clock_skew_flagged: bool,
     pub stale: Vec<StaleTag>,
     /// The latest gap records, newest last.
@@ -177,7 +181,11 @@ impl SourceStatus {
             }
             d.clone()
         };
-        let skew = d.delays.iter().copied().min_by_key(|x| x.abs());
+        // Delay = transport + (connector clock − server clock); its minimum has the least
+        // transport in it.
+        let skew = d.delays.iter().copied().min().map(|d| -d);
+        let source_skew = d.source_delays.iter().copied().min().map(|d| -d);
+        let off = |s: Option<i64>| s.is_some_and(|s| s.abs() > SKEW_LIMIT_MS);
         SourceStatusSnapshot {
             site: d.site,
             endpoint: d.endpoint,
@@ -208,7 +216,8 @@ impl SourceStatus {
             backfilled: self.backfilled.load(Ordering::Relaxed),
             revised_items: self.revised_items.load(Ordering::Relaxed),
             clock_skew_ms: skew,
-            clock_skew_flagged: skew.is_some_and(|s| s.abs() > SKEW_LIMIT_MS),
+            source_clock_skew_ms: source_skew,
+            clock_skew_flagged: off(skew) || off(source_skew),
             stale: d.stale,
             recent_gaps: d.recent_gaps.into_iter().collect(),
         }
@@ -311,7 +320,13 @@ impl SourceStatus {
     pub(crate) fn qualities(&self, samples: &[Sample], overflows: u64) {
         let (mut bad, mut uncertain) = (0, 0);
         let mut delay: Option<i64> = None;
+        let mut source_delay: Option<i64> = None;
         for s in samples {
+            // A server that sent no source time had ours stand in: no evidence.
+            if s.source_ts != s.received_ts {
+                let d = (s.received_ts - s.source_ts).num_milliseconds();
+                source_delay = Some(source_delay.map_or(d, |x| x.min(d)));
+            }
             if s.quality.is_bad() {
                 bad += 1;
             } else if s.quality.is_uncertain() {
@@ -326,12 +341,20 @@ impl SourceStatus {
         self.uncertain_quality
             .fetch_add(uncertain, Ordering::Relaxed);
         self.overflows.fetch_add(overflows, Ordering::Relaxed);
-        if let Some(d) = delay {
-            let mut detail = self.detail();
-            if detail.delays.len() == SKEW_WINDOW {
-                detail.delays.pop_front();
+        if delay.is_some() || source_delay.is_some() {
+            let mut guard = self.detail();
+            let detail = &mut *guard;
+            for (window, d) in [
+                (&mut detail.delays, delay),
+                (&mut detail.source_delays, source_delay),
+            ] {
+                if let Some(d) = d {
+                    if window.len() == SKEW_WINDOW {
+                        window.pop_front();
+                    }
+                    window.push_back(d);
+                }
             }
-            detail.delays.push_back(d);
         }
     }
 
