@@ -208,6 +208,20 @@ fn every_view_shows_the_plants_charts_and_alerts_at_desktop_and_phone_size() {
 
     line_and_equipment_views(&api);
 
+    // Connectors: one card per plant server, connected, with its throughput charted.
+    let page = dom(&api, "/#/connectors");
+    for site in ["shenzhen", "anhui", "sichuan"] {
+        assert!(
+            page.contains(&format!(
+                "data-conn-site=\"{site}\" data-connected=\"true\""
+            )),
+            "{site} connected: {}",
+            head(&page, 2000)
+        );
+    }
+    assert!(page.contains("notifications/s"), "throughput shown");
+    assert_svg_chart(&page, "data-chart=\"connectors\"");
+
     for (path, name) in [
         ("/#/overview", "overview"),
         ("/#/alerts?state=", "alerts"),
@@ -216,6 +230,7 @@ fn every_view_shows_the_plants_charts_and_alerts_at_desktop_and_phone_size() {
         ("/#/quality/sichuan", "quality"),
         ("/#/line/anhui/line-1", "line-anhui-1"),
         ("/#/equipment/anhui/line-1/press-01", "equipment-press"),
+        ("/#/connectors", "connectors"),
     ] {
         screenshots(&api, path, name);
     }

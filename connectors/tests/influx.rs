@@ -146,9 +146,12 @@ async fn every_value_type_round_trips_through_influxd_with_special_characters() 
                 },
                 t0() + chrono::Duration::nanoseconds(1_000_000_007 * i as i64 + ti as i64),
             );
-            // Some were read from a server's history: that must survive too.
+            // Some were read from a server's history: that must survive too, and so must
+            // the server's and the connector's times.
             let s = Sample {
                 backfilled: i % 4 == 1,
+                server_ts: (i % 2 == 0).then(|| s.source_ts + chrono::Duration::milliseconds(3)),
+                received_ts: s.source_ts + chrono::Duration::milliseconds(40 + i as i64),
                 ..s
             };
             written.entry(tag.path()).or_default().push(s.clone());
@@ -169,6 +172,12 @@ async fn every_value_type_round_trips_through_influxd_with_special_characters() 
             assert_eq!(g.source_ts, e.source_ts, "{}", tag.path());
             assert_eq!(g.quality, e.quality, "{}", tag.path());
             assert_eq!(g.backfilled, e.backfilled, "{}", tag.path());
+            assert_eq!(
+                (g.server_ts, g.received_ts),
+                (e.server_ts, e.received_ts),
+                "{}",
+                tag.path()
+            );
             // The third tag gets texts and numbers: its type was learned from the last
             // write per kind, so compare numbers numerically there.
             let ok = same_value(&g.value, &e.value)

@@ -609,9 +609,63 @@ function renderQualityBoard(){
   })).join("") || `<tr><td colspan="8" class="empty">No running batch with a prediction / 无在制批次预测</td></tr>`;
 }
 
+/* ---------- connectors: link, throughput, quality and gaps of each OPC UA source ---------- */
+let connTimer;
+// Notifications per second per site, measured between polls while the view is open.
+const connSeries = {};
+let connLast = null;
+async function loadConnectors(){
+  const r = await fetch("/api/diagnostics", {cache: "no-store"});
+  if (!r.ok) { $("conn-cards").innerHTML = `<div class="empty">Connector health needs diagnostics rights / 需要诊断权限</div>`; return; }
+  const d = await r.json();
+  const now = Date.now();
+  // A point every 5 s or more: plants publish in bursts, shorter windows only show them.
+  if (!connLast || now - connLast.at >= 5000) {
+    for (const s of d.sources || []) {
+      const prev = connLast && connLast.by[s.site];
+      const rate = prev != null ? (s.notifications - prev) / ((now - connLast.at) / 1000) : s.notifications_per_s;
+      (connSeries[s.site] = connSeries[s.site] || []).push([now, Math.max(0, rate)]);
+      if (connSeries[s.site].length > 300) connSeries[s.site].shift();
+    }
+    connLast = {at: now, by: Object.fromEntries((d.sources || []).map(s => [s.site, s.notifications]))};
+  }
+  if (view.name !== "connectors") return;
+  const chart = chartIn("conn-chart");
+  if (chart) chart.setOption({
+    animation: false, tooltip: {trigger: "axis"}, legend: {top: 0, textStyle: TEXT},
+    grid: {left: 56, right: 16, top: 30, bottom: 30},
+    xAxis: {type: "time", ...AXIS}, yAxis: {type: "value", name: "notifications/s", nameTextStyle: TEXT, ...AXIS},
+    series: Object.entries(connSeries).map(([site, pts]) => ({name: site, type: "line", showSymbol: false, data: pts})),
+  }, true);
+  const ms = t => t ? new Date(t).toLocaleTimeString("en-GB", {hour12: false}) : "–";
+  $("conn-cards").innerHTML = (d.sources || []).map(s => {
+    const kpi = (label, v, warn) => `<span class="${warn ? "warn" : ""}">${label} <b>${v}</b></span>`;
+    const skew = s.clock_skew_ms == null && s.source_clock_skew_ms == null ? "–" : `${fmt(s.clock_skew_ms, 0)} / ${fmt(s.source_clock_skew_ms, 0)} ms`;
+    const errors = (s.tag_errors || []).slice(0, 10).map(e => `<tr><td>${esc(e.tag)}</td><td>${esc(e.node)}</td><td>${esc(e.status)}</td></tr>`).join("");
+    const gaps = (s.recent_gaps || []).slice(-10).reverse().map(g => `<tr data-gap="${esc(g.tag)}"><td>${esc(g.tag)}</td><td class="t">${ms(g.from)}</td><td class="t">${ms(g.to)}</td>
+      <td class="n">${fmt((Date.parse(g.to) - Date.parse(g.from)) / 1000, 1)} s</td><td>${esc(g.reason)}</td><td class="n">${g.backfilled}${g.backfill_error ? ` (${esc(g.backfill_error)})` : ""}</td></tr>`).join("");
+    return `<div class="conn" data-conn-site="${esc(s.site)}" data-connected="${s.connected}">
+      <h3>${esc(s.site)} <span class="tag ${s.connected ? "ok" : "bad"}">${s.connected ? "connected / 已连接" : "not connected / 未连接"}</span> <small>${esc(s.endpoint)} · ${esc(s.security)}</small></h3>
+      <div class="kpis">
+        ${kpi("notifications/s", fmt(s.notifications_per_s, 0))}
+        ${kpi("monitored", `${s.monitored} / ${s.signals}`, s.monitored < s.signals)}
+        ${kpi("sessions", s.sessions)}${kpi("connection losses", s.connection_losses, s.connection_losses > 0)}
+        ${kpi("Bad", s.bad_quality, s.bad_quality > 0)}${kpi("Uncertain", s.uncertain_quality)}
+        ${kpi("overflows", s.overflows, s.overflows > 0)}${kpi("gaps", s.gap_records, s.gap_records > 0)}${kpi("open gaps", s.open_gaps, s.open_gaps > 0)}
+        ${kpi("back-filled", s.backfilled)}${kpi("stale tags", (s.stale || []).length, (s.stale || []).length > 0)}
+        ${kpi("clock skew server / source", skew, s.clock_skew_flagged)}
+      </div>
+      ${s.last_error ? `<div class="note">last error ${ms(s.last_error_at)}: ${esc(s.last_error)}</div>` : ""}
+      ${errors ? `<table><thead><tr><th>Tag not flowing</th><th>Node</th><th>Status</th></tr></thead><tbody>${errors}</tbody></table>` : ""}
+      ${gaps ? `<table><thead><tr><th>Gap in</th><th>From</th><th>To</th><th>Length</th><th>Why</th><th>Back-filled</th></tr></thead><tbody>${gaps}</tbody></table>` : ""}
+    </div>`;
+  }).join("") || `<div class="empty">No connectors in this process / 本进程无连接器</div>`;
+}
+
 /* ---------- wiring into the page's router ---------- */
 function viewsRoute(){
-  clearInterval(lineTimer); clearInterval(eqTimer);
+  clearInterval(lineTimer); clearInterval(eqTimer); clearInterval(connTimer);
+  if (view.name === "connectors") { loadConnectors(); connTimer = setInterval(loadConnectors, 2000); }
   if (view.name === "overview") { pollGroup(); }
   if (view.name === "line") {
     lineKey = view.arg.site + "/" + view.arg.line;

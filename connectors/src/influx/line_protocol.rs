@@ -37,6 +37,10 @@ pub const FIELD_QUALITY: &str = "quality";
 pub const FIELD_NONFINITE: &str = "nonfinite";
 /// `true` on a value read from the server's history to fill a gap; absent on live values.
 pub const FIELD_BACKFILLED: &str = "backfilled";
+/// When the OPC UA server handled the value and when the connector received it (ns), kept
+/// beside the source time of record: they tell a server's clock and the network apart.
+pub const FIELD_SERVER_NS: &str = "server_ns";
+pub const FIELD_RECEIVED_NS: &str = "received_ns";
 
 /// Tag keys of the schema, in the (byte-wise sorted) order they are written.
 pub const TAG_KEYS: [&str; 6] = ["area", "equipment", "line", "signal", "site", "unit"];
@@ -202,6 +206,20 @@ pub fn sample_line(s: &Sample) -> String {
     line.push('=');
     line.push_str(&s.quality.0.to_string());
     line.push('i');
+    if let Some(ns) = s.server_ts.and_then(|t| t.timestamp_nanos_opt()) {
+        line.push(',');
+        line.push_str(FIELD_SERVER_NS);
+        line.push('=');
+        line.push_str(&ns.to_string());
+        line.push('i');
+    }
+    if let Some(ns) = s.received_ts.timestamp_nanos_opt() {
+        line.push(',');
+        line.push_str(FIELD_RECEIVED_NS);
+        line.push('=');
+        line.push_str(&ns.to_string());
+        line.push('i');
+    }
     if s.backfilled {
         line.push(',');
         line.push_str(FIELD_BACKFILLED);

@@ -23,8 +23,9 @@
 //! `query`). `Cursor(0)` starts `read.initial_lookback` before now. This fits the twin,
 //! which needs the newest values; history is served by `query`. Integers and booleans
 //! come back as such when the plant model (or a write through this historian) gives the
-//! signal's type, else as floats; `received_ts` is not stored in InfluxDB and reads back
-//! as the source time, `server_ts` as `None`.
+//! signal's type, else as floats. Server and receive times are fields (`server_ns`,
+//! `received_ns`); a point written by someone else reads back with the source time as its
+//! receive time.
 
 mod catalog;
 mod client;
@@ -661,8 +662,8 @@ fn to_sample(tag: &Arc<Tag>, kind: Option<Kind>, row: &Row) -> Option<Sample> {
         value,
         quality,
         source_ts: t,
-        server_ts: None,
-        received_ts: t,
+        server_ts: row.server_ns.map(DateTime::from_timestamp_nanos),
+        received_ts: row.received_ns.map_or(t, DateTime::from_timestamp_nanos),
         backfilled: row.backfilled,
     })
 }

@@ -14,8 +14,8 @@ use model::{Category, Tag};
 
 use super::{
     line_protocol::{
-        encode_tag_text, FIELD_BACKFILLED, FIELD_NONFINITE, FIELD_QUALITY, FIELD_TEXT, FIELD_VALUE,
-        TAG_KEYS,
+        encode_tag_text, FIELD_BACKFILLED, FIELD_NONFINITE, FIELD_QUALITY, FIELD_RECEIVED_NS,
+        FIELD_SERVER_NS, FIELD_TEXT, FIELD_VALUE, TAG_KEYS,
     },
     InfluxError,
 };
@@ -59,12 +59,14 @@ fn from_clause(measurements: &[&str], retention_policy: Option<&str>) -> String 
         .join(",")
 }
 
-const FIELDS: [&str; 5] = [
+const FIELDS: [&str; 7] = [
     FIELD_VALUE,
     FIELD_TEXT,
     FIELD_QUALITY,
     FIELD_NONFINITE,
     FIELD_BACKFILLED,
+    FIELD_SERVER_NS,
+    FIELD_RECEIVED_NS,
 ];
 
 /// The points of one tag with `from <= time < to` (and `time > after`, when paging),
@@ -152,6 +154,8 @@ pub(crate) struct Row {
     pub(crate) quality: Option<u64>,
     pub(crate) nonfinite: Option<String>,
     pub(crate) backfilled: bool,
+    pub(crate) server_ns: Option<i64>,
+    pub(crate) received_ns: Option<i64>,
     /// Stored (encoded) tag values by key.
     pub(crate) tags: HashMap<String, String>,
 }
@@ -244,6 +248,8 @@ pub(crate) fn parse_rows(text: &str) -> Result<Vec<Row>, InfluxError> {
                 quality: at(quality).and_then(|v| v.as_u64()),
                 nonfinite: at(nonfinite).and_then(|v| v.as_str().map(str::to_string)),
                 backfilled: at(backfilled).and_then(|v| v.as_bool()) == Some(true),
+                server_ns: at(col(FIELD_SERVER_NS)).and_then(|v| v.as_i64()),
+                received_ns: at(col(FIELD_RECEIVED_NS)).and_then(|v| v.as_i64()),
                 tags,
             });
         }
@@ -284,7 +290,7 @@ mod tests {
         let q = series_query(&tag, Some("autogen"), 10, 20, Some(15), 100);
         assert_eq!(
             q,
-            r#"SELECT "value","text","quality","nonfinite","backfilled" FROM "autogen"."environment" WHERE "area"='' AND "equipment"='e 1' AND "line"='l%5C1' AND "signal"='x' AND "site"='s\'1' AND time >= 10 AND time < 20 AND time > 15 ORDER BY time ASC LIMIT 100"#
+            r#"SELECT "value","text","quality","nonfinite","backfilled","server_ns","received_ns" FROM "autogen"."environment" WHERE "area"='' AND "equipment"='e 1' AND "line"='l%5C1' AND "signal"='x' AND "site"='s\'1' AND time >= 10 AND time < 20 AND time > 15 ORDER BY time ASC LIMIT 100"#
         );
     }
 

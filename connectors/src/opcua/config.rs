@@ -38,9 +38,9 @@ pub struct SourceOptions {
     pub max_array_length: usize,
     pub max_message_size: usize,
     pub max_chunk_count: usize,
-    /// A tag that has been updating is flagged stale after this many publishing intervals
-    /// without an update while the session is alive (0: only tags with their own
-    /// `stale_after_ms`).
+    /// A tag watched with trigger `status_value_timestamp` (its server reports every fresh
+    /// sample) is flagged stale after this many publishing intervals without an update while
+    /// the session is alive (0: only tags with their own `stale_after_ms`).
     pub stale_after_intervals: u32,
     /// Where gap records are appended (JSON lines, synced); none: kept in the status only.
     pub gap_log: Option<PathBuf>,

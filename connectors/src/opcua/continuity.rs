@@ -7,8 +7,8 @@
 //! Their next value closes it into a [`ClosedGap`]; the source back-fills it from the
 //! server's history where it keeps one, and records it as a [`GapRecord`].
 //!
-//! The same notes tell which tags went stale: a tag that has been updating and then stays
-//! silent past its limit while the session is alive.
+//! The same notes tell which tags went stale: silent past their limit while the session is
+//! alive (see [`StaleLimit`]).
 
 use std::{sync::Mutex, time::Duration};
 
@@ -23,17 +23,12 @@ use model::Sample;
 /// the bit alone, and the bit means nothing else, so the bit alone counts.
 const OVERFLOW: u32 = 0x0000_0080;
 
-/// Updates in a row, each within the stale limit of the one before, that make a tag count as
-/// updating (a constant that never changes is not stale, only quiet).
-const UPDATING_STREAK: u8 = 3;
-
-/// How long a tag may stay silent. A configured limit holds from the tag's first update; the
-/// default one only once the tag has shown it updates regularly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct StaleLimit {
-    pub(crate) after: Duration,
-    pub(crate) configured: bool,
-}
+/// How long a tag may stay silent while the session is alive before it counts as stale.
+///
+/// Only tags whose server reports every fresh sample have one (their own `stale_after_ms`,
+/// or trigger `status_value_timestamp`): with the default trigger a server sends changes
+/// only, and a value that holds still — a stopped press's speed — is quiet, not stale.
+pub(crate) type StaleLimit = Duration;
 
 /// A stretch of a tag's history the live stream does not cover, written for the record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,7 +61,6 @@ struct Seen {
     subscription: Option<u32>,
     last_source: Option<DateTime<Utc>>,
     last_update: Option<DateTime<Utc>>,
-    streak: u8,
     open: Option<Open>,
 }
 
@@ -202,18 +196,6 @@ impl Continuity {
                     });
                 }
             }
-            let limit = self.stale_after.get(i).copied().flatten();
-            let regular = match (tag.last_update, limit) {
-                (Some(prev), Some(limit)) => {
-                    (s.received_ts - prev).to_std().unwrap_or_default() <= limit.after
-                }
-                _ => false,
-            };
-            tag.streak = if regular {
-                tag.streak.saturating_add(1)
-            } else {
-                0
-            };
             tag.last_update = Some(s.received_ts);
             if tag.last_source.is_none_or(|t| s.source_ts > t) {
                 tag.last_source = Some(s.source_ts);
@@ -255,8 +237,8 @@ impl Continuity {
         self.seen().iter().filter(|s| s.open.is_some()).count()
     }
 
-    /// The tags that have been updating and have not for longer than their limit, with the
-    /// time of their last update.
+    /// The tags with a stale limit that have had no update for longer than it since their
+    /// last one, with its time.
     pub(crate) fn stale(&self, now: DateTime<Utc>) -> Vec<(usize, DateTime<Utc>)> {
         self.seen()
             .iter()
@@ -265,17 +247,15 @@ impl Continuity {
             .filter_map(|(i, (s, limit))| {
                 let (limit, last) = (limit.as_ref()?, s.last_update?);
                 let silent = (now - last).to_std().unwrap_or_default();
-                let updating = limit.configured || s.streak >= UPDATING_STREAK;
-                (updating && silent > limit.after).then_some((i, last))
+                (silent > *limit).then_some((i, last))
             })
             .collect()
     }
 
-    /// Forgets the update history (not the last values, which gaps start from): after a
-    /// reconnect, tags must show they are updating again before they can be stale.
+    /// Forgets when tags last updated (not their last values, which gaps start from): after
+    /// a reconnect, a tag is stale only once it has updated again and then stopped.
     pub(crate) fn restart_updates(&self) {
         for s in self.seen().iter_mut() {
-            s.streak = 0;
             s.last_update = None;
         }
     }

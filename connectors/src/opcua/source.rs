@@ -194,16 +194,16 @@ impl OpcUaSource {
         let continuity = Arc::new(Continuity::new(
             self.signals
                 .iter()
-                .map(|w| match w.monitoring.stale_after_ms {
-                    Some(ms) => Some(StaleLimit {
-                        after: Duration::from_millis(ms),
-                        configured: true,
-                    }),
-                    None if self.opts.stale_after_intervals > 0 => Some(StaleLimit {
-                        after: default_stale.max(item_sampling(&self.opts, w) * 2),
-                        configured: false,
-                    }),
-                    None => None,
+                .map(|w| -> Option<StaleLimit> {
+                    match w.monitoring.stale_after_ms {
+                        Some(ms) => Some(Duration::from_millis(ms)),
+                        None if self.opts.stale_after_intervals > 0
+                            && w.monitoring.trigger == Some(Trigger::StatusValueTimestamp) =>
+                        {
+                            Some(default_stale.max(item_sampling(&self.opts, w) * 2))
+                        }
+                        None => None,
+                    }
                 })
                 .collect(),
             self.signals

@@ -315,6 +315,10 @@ proptest! {
         if s.backfilled {
             prop_assert_eq!(fields.pop(), Some((FIELD_BACKFILLED.to_string(), Parsed::Bool(true))));
         }
+        prop_assert_eq!(
+            fields.pop(),
+            Some((FIELD_RECEIVED_NS.to_string(), Parsed::Int(s.received_ts.timestamp_nanos_opt().unwrap())))
+        );
         if s.value.is_null() {
             prop_assert_eq!(&fields, &vec![quality]);
         } else {
@@ -424,7 +428,7 @@ fn empty_tags_are_omitted_and_a_plain_sample_reads_as_expected() {
     };
     assert_eq!(
         sample_line(&s),
-        r"machine,area=osd,equipment=press\ 01,line=line-1,signal=force\,kN\=max,site=shenzhen value=3.0,quality=2150891520i 1700000000123456789"
+        r"machine,area=osd,equipment=press\ 01,line=line-1,signal=force\,kN\=max,site=shenzhen value=3.0,quality=2150891520i,received_ns=1700000000123456789i 1700000000123456789"
     );
 }
 
