@@ -14,7 +14,7 @@ use model::{
 };
 
 use super::{
-    continuity::{ClosedGap, Continuity, StaleLimit},
+    continuity::{ClosedGap, Continuity},
     convert::{node_id, to_sample, ua_time, value_to_variant, variant_to_value},
     notifications::{missing_before, Converter, Gap, Notifications},
     placement::{
