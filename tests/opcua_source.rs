@@ -584,6 +584,44 @@ async fn one_invalid_node_among_2000_python_tags_is_reported_and_the_other_1999_
     conn.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_invalid_node_among_2000_simulator_tags_is_reported_and_the_other_1999_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    // The simulator serves the 1,999 counters; the connector also asks for a ghost.
+    let plan = counters_site(free_port(), 1_999, false);
+    let sim = simulator(&plan, &dir.path().join("sim-pki")).await;
+    let port: u16 = sim
+        .endpoint_url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    let start = Instant::now();
+    let mut conn = Connector::start(counters_site(port, 1_999, true), &dir.path().join("pki"));
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 1_999 {
+        let batch = conn
+            .next_samples(Duration::from_secs(60).saturating_sub(start.elapsed()))
+            .await
+            .unwrap_or_else(|| panic!("{} of 1,999 delivered", seen.len()));
+        seen.extend(batch.iter().map(|s| s.tag.signal.clone()));
+    }
+    let took = start.elapsed();
+    eventually(Duration::from_secs(10), "the ghost reported", || {
+        conn.status.snapshot().tag_errors.len() == 1
+    })
+    .await;
+    let snap = conn.status.snapshot();
+    eprintln!("all 1,999 valid tags delivered {took:?} after the start");
+    assert!(!seen.contains("ghost"));
+    let bad = &snap.tag_errors[0];
+    assert!(bad.tag.ends_with("/ghost"), "{bad:?}");
+    assert!(bad.status.contains("BadNodeIdUnknown"), "{bad:?}");
+    conn.stop().await;
+    sim.shutdown().await;
+}
+
 /// Resident memory of this process, in KiB.
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
