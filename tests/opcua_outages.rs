@@ -10,13 +10,7 @@
 
 mod common;
 
-use std::{
-    net::SocketAddr,
-    path::Path,
-    process::{Command, Stdio},
-    sync::Arc,
-    time::Duration,
-};
+use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use common::{connector::*, proxy::Proxy, *};
@@ -105,17 +99,11 @@ async fn counter_simulator(
 }
 
 fn python_counter(port: u16, history: bool) -> Proc {
-    let mut cmd = Command::new(python());
-    cmd.arg(repo().join("tests/peers/asyncua_server.py"))
-        .arg(port.to_string())
-        .args(["--counters", "1", "--tick-ms", "100"])
-        .stdout(Stdio::piped());
+    let mut args = vec!["--counters", "1", "--tick-ms", "100"];
     if history {
-        cmd.arg("--history");
+        args.push("--history");
     }
-    let mut server = spawn("python asyncua server (counter)", &mut cmd);
-    wait_for_line(&mut server, "READY", Duration::from_secs(30));
-    server
+    python_peer(port, &args).0
 }
 
 /// Runs the counter through the stall and checks every increment arrived.

@@ -5,10 +5,7 @@
 
 mod common;
 
-use std::{
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::{connector::*, *};
@@ -31,40 +28,12 @@ fn assert_no_value_carried_into(stored: &[Sample]) {
 async fn python_bad_notifications_without_a_value_are_stored_as_bad_with_their_timestamps() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut server = spawn(
-        "python asyncua server (bad node)",
-        Command::new(python())
-            .arg(repo().join("tests/peers/asyncua_server.py"))
-            .arg(port.to_string())
-            .arg("--bad-node")
-            .stdout(Stdio::piped()),
+    let (_server, lines) = python_peer(port, &["--bad-node"]);
+    let site = peer_site(
+        port,
+        "oven",
+        &[PeerSignal("sensor", "double", "Line1.Oven.Sensor")],
     );
-    let lines = collect_lines(&mut server);
-    lines.wait("READY", Duration::from_secs(30), &server.name);
-    let site = model::load_site_text(
-        "peer.toml",
-        &format!(
-            r#"
-[site]
-id = "peer"
-name = "Python asyncua peer"
-namespace_uri = "urn:test:python-peer"
-endpoint = "opc.tcp://127.0.0.1:{port}/freeopcua/server/"
-[[lines]]
-id = "line-1"
-area = "osd"
-[[lines.equipment]]
-id = "oven"
-[[lines.equipment.signals]]
-id = "sensor"
-category = "machine"
-unit = "degC"
-node = "nsu=urn:test:python-peer;s=Line1.Oven.Sensor"
-"#
-        ),
-        |_| unreachable!(),
-    )
-    .unwrap();
     let path = "peer/osd/line-1/oven/sensor";
     let store = EmbeddedStore::open(&dir.path().join("store")).unwrap();
     let mut conn = Connector::start(site, &dir.path().join("pki"));
@@ -189,40 +158,12 @@ async fn a_server_clock_three_seconds_ahead_is_flagged_and_a_right_one_is_not() 
     let mut skews = Vec::new();
     for offset in [3.0, 0.0] {
         let port = free_port();
-        let mut server = spawn(
-            "python asyncua server (clock)",
-            Command::new(python())
-                .arg(repo().join("tests/peers/asyncua_server.py"))
-                .arg(port.to_string())
-                .args(["--clock-offset-s", &offset.to_string()])
-                .stdout(Stdio::piped()),
+        let _server = python_peer(port, &["--clock-offset-s", &offset.to_string()]);
+        let site = peer_site(
+            port,
+            "oven",
+            &[PeerSignal("count", "int", "Line1.Oven.Count")],
         );
-        wait_for_line(&mut server, "READY", Duration::from_secs(30));
-        let site = model::load_site_text(
-            "peer.toml",
-            &format!(
-                r#"
-[site]
-id = "peer"
-name = "Python asyncua peer"
-namespace_uri = "urn:test:python-peer"
-endpoint = "opc.tcp://127.0.0.1:{port}/freeopcua/server/"
-[[lines]]
-id = "line-1"
-area = "osd"
-[[lines.equipment]]
-id = "oven"
-[[lines.equipment.signals]]
-id = "count"
-category = "machine"
-unit = ""
-data_type = "int"
-node = "nsu=urn:test:python-peer;s=Line1.Oven.Count"
-"#
-            ),
-            |_| unreachable!(),
-        )
-        .unwrap();
         let conn = Connector::start(site, &dir.path().join("pki"));
         eventually(Duration::from_secs(30), "values with server times", || {
             conn.status.snapshot().notifications >= 10

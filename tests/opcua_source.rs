@@ -259,27 +259,11 @@ async fn every_policy_and_mode_and_user_identity_connects_to_the_simulator() {
 }
 
 fn python_site(port: u16, policy: SecurityPolicy, mode: SecurityMode, user: UserIdentity) -> Site {
-    let text = format!(
-        r#"
-[site]
-id = "peer"
-name = "Python asyncua peer"
-namespace_uri = "urn:test:python-peer"
-endpoint = "opc.tcp://127.0.0.1:{port}/freeopcua/server/"
-[[lines]]
-id = "line-1"
-area = "osd"
-[[lines.equipment]]
-id = "oven"
-[[lines.equipment.signals]]
-id = "count"
-category = "machine"
-unit = ""
-data_type = "int"
-node = "nsu=urn:test:python-peer;s=Line1.Oven.Count"
-"#
+    let mut site = peer_site(
+        port,
+        "oven",
+        &[PeerSignal("count", "int", "Line1.Oven.Count")],
     );
-    let mut site = model::load_site_text("peer.toml", &text, |_| unreachable!()).unwrap();
     site.security = Security {
         policy,
         mode,
@@ -378,52 +362,25 @@ const COUNTERS: usize = 20;
 /// `counters` signals `c<i>` on the peer's `s=Counter.<i>`, and `ghost` on a node it does not
 /// have when `ghost` is set.
 fn counters_site(port: u16, counters: usize, ghost: bool) -> Site {
-    let mut text = format!(
-        r#"
-[site]
-id = "peer"
-name = "Python asyncua peer"
-namespace_uri = "urn:test:python-peer"
-endpoint = "opc.tcp://127.0.0.1:{port}/freeopcua/server/"
-[[lines]]
-id = "line-1"
-area = "osd"
-[[lines.equipment]]
-id = "counters"
-"#
-    );
+    let ids: Vec<(String, String)> = (0..counters)
+        .map(|i| (format!("c{i}"), format!("Counter.{i}")))
+        .collect();
+    let mut signals = Vec::with_capacity(counters + 1);
     if ghost {
-        text.push_str(
-            "[[lines.equipment.signals]]\nid = \"ghost\"\ncategory = \"machine\"\nunit = \"\"\n\
-             node = \"nsu=urn:test:python-peer;s=Counter.DoesNotExist\"\n",
-        );
+        signals.push(PeerSignal("ghost", "double", "Counter.DoesNotExist"));
     }
-    for i in 0..counters {
-        text.push_str(&format!(
-            "[[lines.equipment.signals]]\nid = \"c{i}\"\ncategory = \"machine\"\nunit = \"\"\n\
-             data_type = \"int\"\nnode = \"nsu=urn:test:python-peer;s=Counter.{i}\"\n"
-        ));
-    }
-    model::load_site_text("peer.toml", &text, |_| unreachable!()).unwrap()
+    signals.extend(ids.iter().map(|(id, node)| PeerSignal(id, "int", node)));
+    peer_site(port, "counters", &signals)
 }
 
 fn python_counters(port: u16, counters: usize, extra_namespaces: u32) -> Proc {
-    python_counters_with(port, counters, extra_namespaces, &[])
-}
-
-fn python_counters_with(port: u16, counters: usize, extra_namespaces: u32, more: &[&str]) -> Proc {
-    let mut server = spawn(
-        "python asyncua server (counters)",
-        Command::new(python())
-            .arg(repo().join("tests/peers/asyncua_server.py"))
-            .arg(port.to_string())
-            .args(["--counters", &counters.to_string()])
-            .args(["--extra-namespaces", &extra_namespaces.to_string()])
-            .args(more)
-            .stdout(Stdio::piped()),
-    );
-    tokio::task::block_in_place(|| wait_for_line(&mut server, "READY", Duration::from_secs(30)));
-    server
+    let counters = counters.to_string();
+    let extra = extra_namespaces.to_string();
+    python_peer(
+        port,
+        &["--counters", &counters, "--extra-namespaces", &extra],
+    )
+    .0
 }
 
 /// Waits until every counter delivered a value; checks each came from its own node (counter

@@ -129,3 +129,54 @@ pub async fn store_until(
         );
     }
 }
+
+/// One signal of a site on the Python peer: id, data type (`double`, `int`, …) and the
+/// node's identifier in the peer's namespace.
+pub struct PeerSignal<'a>(pub &'a str, pub &'a str, pub &'a str);
+
+/// A site of one equipment on the Python peer (`tests/peers/asyncua_server.py`) at `port`.
+pub fn peer_site(port: u16, equipment: &str, signals: &[PeerSignal<'_>]) -> Site {
+    let mut text = format!(
+        r#"
+[site]
+id = "peer"
+name = "Python asyncua peer"
+namespace_uri = "urn:test:python-peer"
+endpoint = "opc.tcp://127.0.0.1:{port}/freeopcua/server/"
+[[lines]]
+id = "line-1"
+area = "osd"
+[[lines.equipment]]
+id = "{equipment}"
+"#
+    );
+    for PeerSignal(id, data_type, node) in signals {
+        text.push_str(&format!(
+            "[[lines.equipment.signals]]\nid = \"{id}\"\ncategory = \"machine\"\nunit = \"\"\n\
+             data_type = \"{data_type}\"\nnode = \"nsu=urn:test:python-peer;s={node}\"\n"
+        ));
+    }
+    model::load_site_text("peer.toml", &text, |_| unreachable!()).unwrap()
+}
+
+/// The Python peer on `port` with `args`, once it printed READY; its printed lines are kept.
+pub fn python_peer(port: u16, args: &[&str]) -> (super::Proc, super::Lines) {
+    let mut server = super::spawn(
+        &format!("python asyncua server {args:?}"),
+        std::process::Command::new(super::python())
+            .arg(super::repo().join("tests/peers/asyncua_server.py"))
+            .arg(port.to_string())
+            .args(args)
+            .stdout(std::process::Stdio::piped()),
+    );
+    let lines = super::collect_lines(&mut server);
+    let ready = || lines.wait("READY", Duration::from_secs(30), &server.name);
+    // Waiting blocks: inside a test's runtime, let its other tasks run meanwhile.
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(ready)
+        }
+        _ => ready(),
+    }
+    (server, lines)
+}
