@@ -17,7 +17,10 @@ fn cases(default: u32) -> u32 {
 }
 
 fn sites_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sites")
+    // Cargo's run-time value: a reused binary's compile-time path may be another checkout.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from)
+        .join("../sites")
 }
 
 fn read(name: &str) -> String {

@@ -17,8 +17,11 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_pharmatwin")
 }
 
+/// The checkout, as cargo tells the running test (a test binary reused from a build in
+/// another checkout keeps that checkout's compile-time path).
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from)
 }
 
 /// A free TCP port on loopback (bound and released, so a later bind can race; tests use

@@ -5,12 +5,10 @@ use super::pca::{ComponentRule, Pca};
 use super::*;
 use crate::rul::gbm::SplitMix64;
 
-const TEP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/tep");
-
 fn tep(name: &str) -> Vec<Vec<f64>> {
-    let path = format!("{TEP_DIR}/{name}");
+    let path = crate::shared_data("tep").join(name);
     let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("TEP file {path} is required: {e}"));
+        .unwrap_or_else(|e| panic!("TEP file {} is required: {e}", path.display()));
     parse_tep(&text, name).unwrap()
 }
 

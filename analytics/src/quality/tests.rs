@@ -1,13 +1,12 @@
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
 use crate::gbm::{GbmParams, SplitMix64};
 
-const DATA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/pharma-tablets"
-);
+fn data() -> PathBuf {
+    crate::shared_data("pharma-tablets")
+}
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -42,8 +41,12 @@ impl Drop for TempDir {
 /// first `train_fraction` to one directory, the rest to another.
 fn time_split(train_fraction: f64) -> (TempDir, TempDir) {
     let read = |name: &str| {
-        std::fs::read_to_string(Path::new(DATA).join(name))
-            .unwrap_or_else(|e| panic!("pharma-tablets data is required ({DATA}/{name}): {e}"))
+        std::fs::read_to_string(data().join(name)).unwrap_or_else(|e| {
+            panic!(
+                "pharma-tablets data is required ({}/{name}): {e}",
+                data().display()
+            )
+        })
     };
     let lab = read(LABORATORY_FILE);
     let process = read(PROCESS_FILE);
@@ -110,13 +113,13 @@ fn evaluate_split(target: &str, fraction: f64) -> QualityReport {
 
 #[test]
 fn data_path_resolves_to_shared_data() {
-    let lab = Path::new(DATA).join(LABORATORY_FILE);
+    let lab = data().join(LABORATORY_FILE);
     assert!(lab.is_file(), "{} is missing", lab.display());
 }
 
 #[test]
 fn features_exclude_targets_in_process_checks_and_lot_ids() {
-    let table = load_batches(Path::new(DATA)).unwrap();
+    let table = load_batches(&data()).unwrap();
     assert_eq!(table.len(), 804);
     assert!(table.unmatched().is_empty());
     let fs = FeatureSet::select(&table, "tbl_tensile").unwrap();

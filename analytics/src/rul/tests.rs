@@ -1,9 +1,10 @@
 use super::*;
 
-const FD001: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/cmapss/train_FD001.txt"
-);
+fn fd001() -> String {
+    crate::shared_data("cmapss/train_FD001.txt")
+        .to_string_lossy()
+        .into_owned()
+}
 
 fn row(unit: u32, cycle: u32) -> String {
     let mut s = format!("{unit} {cycle} 0.001 -0.0002 100.0");
@@ -105,8 +106,8 @@ fn rolling_features_mean_and_slope() {
 
 #[test]
 fn holdout_keeps_whole_engines() {
-    let text = std::fs::read_to_string(FD001).expect("C-MAPSS FD001 training file is required");
-    let units = parse_cmapss(&text, FD001).unwrap();
+    let text = std::fs::read_to_string(fd001()).expect("C-MAPSS FD001 training file is required");
+    let units = parse_cmapss(&text, &fd001()).unwrap();
     let (train, test, truth) = holdout(&units, 20, 3).unwrap();
     assert_eq!((train.len(), test.len(), truth.len()), (80, 20, 20));
     for (t, &rul) in test.iter().zip(&truth) {
@@ -121,8 +122,8 @@ fn holdout_keeps_whole_engines() {
 
 #[test]
 fn fd001_grouped_holdout_rmse() {
-    let text = std::fs::read_to_string(FD001).expect("C-MAPSS FD001 training file is required");
-    let units = parse_cmapss(&text, FD001).unwrap();
+    let text = std::fs::read_to_string(fd001()).expect("C-MAPSS FD001 training file is required");
+    let units = parse_cmapss(&text, &fd001()).unwrap();
     assert_eq!(units.len(), 100);
     let spec = FeatureSpec::fit(&units, 20).unwrap();
     // FD001's constant / two-level sensors: s1 s5 s6 s10 s16 s18 s19.
@@ -202,8 +203,8 @@ fn without_inner_folds_predictions_are_uncalibrated() {
 #[test]
 #[ignore = "slow: 10 trainings"]
 fn fd001_holdout_sweep() {
-    let text = std::fs::read_to_string(FD001).expect("C-MAPSS FD001 training file is required");
-    let units = parse_cmapss(&text, FD001).unwrap();
+    let text = std::fs::read_to_string(fd001()).expect("C-MAPSS FD001 training file is required");
+    let units = parse_cmapss(&text, &fd001()).unwrap();
     let window: usize =
         std::env::var("RUL_WINDOW").map_or(RulConfig::default().window, |v| v.parse().unwrap());
     let config = RulConfig {

@@ -42,7 +42,13 @@ fn find_binary(env: &str, name: &str, package: &str) -> PathBuf {
 }
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/influxdb.sh")
+    // Cargo's run-time value: a reused binary's compile-time path may be another checkout.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(
+            || env!("CARGO_MANIFEST_DIR").into(),
+            std::path::PathBuf::from,
+        )
+        .join("../scripts/influxdb.sh")
 }
 
 /// An `influxd` 1.x started by `scripts/influxdb.sh`; stopped when dropped.
