@@ -106,7 +106,10 @@ fn the_views_of_a_past_moment_are_the_stored_values_of_that_moment() {
         .skip(1)
         .filter_map(|cell| {
             let path = cell.split('"').next()?.to_string();
-            let csv = cell
+            // Only a value cell carries its number in its own tag; a unit's key values in
+            // the flow diagram have a path and no data-csv.
+            let tag = cell.split('>').next()?;
+            let csv = tag
                 .split("data-csv=\"")
                 .nth(1)?
                 .split('"')
