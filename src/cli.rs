@@ -295,6 +295,47 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// OPC UA notifications per second decoded and handed on by one connector from one
+    /// server (a load server of `--items` counters ticking `--rate-hz`, in a child process),
+    /// then the Python `asyncua` client doing the same job against the same server; prints
+    /// both figures, CPU, and the increments lost. `--soak` instead holds the items for
+    /// `--seconds` and prints the connector's resident memory every `--sample-every` s.
+    BenchOpcua {
+        #[arg(long, default_value_t = 20_000)]
+        items: usize,
+        /// Length of each measuring window (or of the soak), seconds.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Server ticks per second; every counter changes on every tick. Default 10, and 1
+        /// with `--soak`.
+        #[arg(long)]
+        rate_hz: Option<f64>,
+        /// Publishing interval of the subscriptions, ms. Default 100, and 1000 with `--soak`.
+        #[arg(long)]
+        publishing_ms: Option<u64>,
+        /// Most notifications the server puts in one publish response (0: no limit).
+        #[arg(long, default_value_t = 0)]
+        max_notifications: u32,
+        #[arg(long)]
+        soak: bool,
+        /// Seconds between two memory samples of the soak.
+        #[arg(long, default_value_t = 60)]
+        sample_every: u64,
+        /// The Python with `asyncua` to run the peer with.
+        #[arg(long, env = "PHARMATWIN_PYTHON", default_value = "python3")]
+        python: String,
+        /// Measure the connector only.
+        #[arg(long)]
+        no_peer: bool,
+    },
+    /// The load server of `bench-opcua`, alone (the bench starts it as its child).
+    #[command(hide = true)]
+    BenchOpcuaServer {
+        #[arg(long)]
+        items: usize,
+        #[arg(long)]
+        rate_hz: f64,
+    },
 }
 
 /// Where InfluxDB is and how to talk to it. Secrets are read from the environment
@@ -696,6 +737,32 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
         },
         Command::Bench { seconds, tick_ms } => topology::bench(seconds, tick_ms).await,
         Command::BenchWeb { viewers, seconds } => crate::bench_web::run(viewers, seconds).await,
+        Command::BenchOpcua {
+            items,
+            seconds,
+            rate_hz,
+            publishing_ms,
+            max_notifications,
+            soak,
+            sample_every,
+            python,
+            no_peer,
+        } => {
+            crate::bench_opcua::run(crate::bench_opcua::Options {
+                items,
+                seconds,
+                rate_hz: rate_hz.unwrap_or(if soak { 1.0 } else { 10.0 }),
+                publishing_ms: publishing_ms.unwrap_or(if soak { 1000 } else { 100 }),
+                max_notifications,
+                soak,
+                sample_every,
+                python: (!no_peer && !soak).then_some(python),
+            })
+            .await
+        }
+        Command::BenchOpcuaServer { items, rate_hz } => {
+            crate::bench_opcua::serve(items, rate_hz).await
+        }
         Command::Pki { what } => match what {
             Pki::List { pki } => {
                 for (file, thumbprint) in connectors::rejected_certificates(&pki)? {

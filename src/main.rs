@@ -3,6 +3,7 @@
 
 mod accounts;
 mod batch_history;
+mod bench_opcua;
 mod bench_web;
 mod cli;
 mod evaluate;

@@ -14,7 +14,10 @@
 //! simulator trusts any client certificate (it stands in for a plant whose administrator
 //! has trusted the connector); the connector still has to trust the simulator's.
 
+mod load;
 mod server;
+
+pub use load::{load_site, start_load, RunningLoad, LOAD_NAMESPACE};
 
 use std::{
     fmt,
