@@ -10,6 +10,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod connector;
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_pharmatwin")
 }
