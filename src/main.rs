@@ -4,6 +4,7 @@
 mod accounts;
 mod batch_history;
 mod bench_web;
+mod browse;
 mod cli;
 mod evaluate;
 mod maintenance;
