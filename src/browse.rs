@@ -85,12 +85,8 @@ pub(crate) async fn run(args: BrowseArgs) -> Result<()> {
         depth: args.depth,
         max_references_per_node: args.max_references,
     };
-    let tree = connectors::opcua::browse(&args.endpoint, &security, &opts, &request)
-        .await
-        .with_context(|| match &args.root {
-            Some(root) => format!("browsing {root} on {}", args.endpoint),
-            None => format!("browsing {}", args.endpoint),
-        })?;
+    // The connector's errors name the endpoint and the root already.
+    let tree = connectors::opcua::browse(&args.endpoint, &security, &opts, &request).await?;
     print!("{tree}");
     let unbrowsed = tree
         .root

@@ -199,6 +199,7 @@ impl fmt::Display for AddressTree {
                 match &v.value {
                     Some(value) if v.status == "Good" => write!(f, " = {}", shown(value))?,
                     Some(value) => write!(f, " = {} ({})", shown(value), v.status)?,
+                    None if v.status == "Good" => write!(f, " = (null)")?,
                     None => write!(f, " = ({})", v.status)?,
                 }
             }
