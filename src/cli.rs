@@ -254,6 +254,9 @@ enum Command {
         #[arg(long)]
         value: String,
     },
+    /// Prints an OPC UA server's address-space tree (ids by namespace URI, variables with
+    /// data type and value); `--write-site` also drafts a site file from it.
+    Browse(crate::browse::BrowseArgs),
     /// The web view's users: the first admin, the list, unlocking.
     Users {
         #[command(subcommand)]
@@ -630,6 +633,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<()> {
             node,
             value,
         } => topology::write(&endpoint, &node, &value).await,
+        Command::Browse(args) => crate::browse::run(args).await,
         Command::Evaluate {
             what:
                 Evaluate::Rul {

@@ -5,6 +5,7 @@ mod accounts;
 mod batch_history;
 mod bench_opcua;
 mod bench_web;
+mod browse;
 mod cli;
 mod evaluate;
 mod maintenance;

@@ -231,13 +231,27 @@ pub(crate) fn namespace_index(namespaces: &[String], uri: &str) -> Option<u16> {
 /// The server's limits on monitored items (per CreateMonitoredItems call, per subscription),
 /// where it publishes them. Absent or unreadable means unknown, never an error.
 pub(crate) async fn read_item_limits(session: &Session) -> (Option<u32>, Option<u32>) {
-    let nodes: Vec<ReadValueId> = [
-        VariableId::Server_ServerCapabilities_OperationLimits_MaxMonitoredItemsPerCall,
-        VariableId::Server_ServerCapabilities_MaxMonitoredItemsPerSubscription,
-    ]
-    .into_iter()
-    .map(|v| ReadValueId::from(NodeId::from(v)))
-    .collect();
+    match read_limits(
+        session,
+        &[
+            VariableId::Server_ServerCapabilities_OperationLimits_MaxMonitoredItemsPerCall,
+            VariableId::Server_ServerCapabilities_MaxMonitoredItemsPerSubscription,
+        ],
+    )
+    .await[..]
+    {
+        [per_call, per_subscription] => (per_call, per_subscription),
+        _ => (None, None),
+    }
+}
+
+/// Server limits published as unsigned numbers under `ServerCapabilities`, in the order
+/// asked. Absent, unreadable or 0 (OPC UA's "no limit") is `None`, never an error.
+pub(crate) async fn read_limits(session: &Session, limits: &[VariableId]) -> Vec<Option<u32>> {
+    let nodes: Vec<ReadValueId> = limits
+        .iter()
+        .map(|v| ReadValueId::from(NodeId::from(*v)))
+        .collect();
     let read = |dv: Option<&DataValue>| -> Option<u32> {
         let dv = dv?;
         if dv.status.is_some_and(|s| !s.is_good()) {
@@ -249,35 +263,34 @@ pub(crate) async fn read_item_limits(session: &Session) -> (Option<u32>, Option<
             Variant::Int32(n) => u32::try_from(*n).ok(),
             _ => None,
         }
+        .filter(|n| *n > 0)
     };
     match session.read(&nodes, TimestampsToReturn::Neither, 0.0).await {
-        Ok(values) => (read(values.first()), read(values.get(1))),
+        Ok(values) => (0..limits.len()).map(|i| read(values.get(i))).collect(),
         Err(e) => {
             debug!(error = %e, "server limits unreadable; using defaults");
-            (None, None)
+            vec![None; limits.len()]
         }
     }
 }
 
 /// A connected session for one request, closed again by [`OneShot::close`].
-struct OneShot {
-    session: Arc<Session>,
+pub(crate) struct OneShot {
+    pub(crate) session: Arc<Session>,
     driver: tokio::task::JoinHandle<StatusCode>,
-    endpoint: String,
+    pub(crate) endpoint: String,
 }
 
-async fn connect_once(endpoint: &str) -> Result<OneShot, ConnectorError> {
-    let opts = SourceOptions::default();
-    let security = Security::default();
-    let client = build_client(&opts, &security, endpoint, Retries::None)?;
-    let (session, event_loop) = prepare_session(
-        &client,
-        &client,
-        endpoint,
-        &security,
-        opts.request_timeout(),
-    )
-    .await?;
+/// A session for one request, secured as `security` says (the command line's one-shot
+/// reads and writes use the defaults: no security, anonymous).
+pub(crate) async fn connect_once(
+    endpoint: &str,
+    opts: &SourceOptions,
+    security: &Security,
+) -> Result<OneShot, ConnectorError> {
+    let client = build_client(opts, security, endpoint, Retries::None)?;
+    let (session, event_loop) =
+        prepare_session(&client, &client, endpoint, security, opts.request_timeout()).await?;
     let mut driver = event_loop.spawn();
     let connected = tokio::time::timeout(ONE_SHOT_CONNECT, async {
         tokio::select! {
@@ -308,7 +321,7 @@ async fn connect_once(endpoint: &str) -> Result<OneShot, ConnectorError> {
 }
 
 impl OneShot {
-    async fn node(&self, node: &NodeAddress) -> Result<NodeId, ConnectorError> {
+    pub(crate) async fn node(&self, node: &NodeAddress) -> Result<NodeId, ConnectorError> {
         let namespaces = read_namespaces(&self.session, &self.endpoint).await?;
         let ns = namespace_index(&namespaces, &node.namespace_uri).ok_or_else(|| {
             ConnectorError::NamespaceUnknown {
@@ -339,7 +352,7 @@ impl OneShot {
             })
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         let closed = tokio::time::timeout(CLOSE_TIMEOUT, self.session.disconnect()).await;
         if !matches!(closed, Ok(Ok(()))) {
             debug!(endpoint = %self.endpoint, "session did not close cleanly");
@@ -356,7 +369,7 @@ pub async fn read_value(
 ) -> Result<(Value, Quality, DateTime<Utc>), ConnectorError> {
     let span = info_span!("opcua_read", endpoint, node = %node);
     async {
-        let conn = connect_once(endpoint).await?;
+        let conn = connect_once(endpoint, &SourceOptions::default(), &Security::default()).await?;
         let result = conn.read(node).await;
         conn.close().await;
         let dv = result?;
@@ -390,7 +403,7 @@ pub async fn write_value(
 ) -> Result<(), ConnectorError> {
     let span = info_span!("opcua_write", endpoint, node = %node, value = %value);
     async {
-        let conn = connect_once(endpoint).await?;
+        let conn = connect_once(endpoint, &SourceOptions::default(), &Security::default()).await?;
         let result = write_on(&conn, node, value).await;
         conn.close().await;
         result

@@ -2,11 +2,13 @@
 //!
 //! - [`OpcUaSource`] runs the subscription side (see `source.rs` for its life cycle);
 //! - [`SourceStatus`] is what it reports, per tag included, for the web API;
-//! - [`read_value`] / [`write_value`] are one-shot calls for the command line and tests.
+//! - [`read_value`] / [`write_value`] are one-shot calls for the command line and tests;
+//! - [`browse`] walks a server's address space (the tree a site file is written from).
 //!
 //! Nodes are addressed by namespace URI ([`model::NodeAddress`]); the index is looked up on
 //! every new session, since a restarted server may number its namespaces differently.
 
+mod browse;
 mod client;
 mod config;
 mod continuity;
@@ -21,6 +23,10 @@ mod status;
 #[cfg(test)]
 mod tests;
 
+pub use browse::{
+    browse, AddressTree, BrowseRequest, BrowsedNode, Expansion, NodeKind, VariableInfo,
+    OPC_UA_NAMESPACE,
+};
 pub use client::{read_value, write_value};
 pub use config::SourceOptions;
 pub use continuity::GapRecord;
