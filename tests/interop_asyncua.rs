@@ -8,14 +8,8 @@ use std::{process::Stdio, time::Duration};
 use common::*;
 
 fn peer_site(port: u16) -> String {
-    format!(
-        r#"
-[site]
-id = "peer"
-name = "Python asyncua peer"
-namespace_uri = "urn:test:python-peer"
-endpoint = "opc.tcp://127.0.0.1:{port}/freeopcua/server/"
-
+    common::connector::peer_site_head(port)
+        + r#"
 [[areas]]
 id = "osd"
 
@@ -65,7 +59,6 @@ category = "machine"
 unit = ""
 node = "nsu=urn:test:python-peer;s=Line1.Oven.DoesNotExist"
 "#
-    )
 }
 
 #[test]

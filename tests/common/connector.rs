@@ -134,22 +134,31 @@ pub async fn store_until(
 /// node's identifier in the peer's namespace.
 pub struct PeerSignal<'a>(pub &'a str, pub &'a str, pub &'a str);
 
-/// A site of one equipment on the Python peer (`tests/peers/asyncua_server.py`) at `port`.
-pub fn peer_site(port: u16, equipment: &str, signals: &[PeerSignal<'_>]) -> Site {
-    let mut text = format!(
+/// The `[site]` table of a site file for the Python peer (`tests/peers/asyncua_server.py`)
+/// at `port`.
+pub fn peer_site_head(port: u16) -> String {
+    format!(
         r#"
 [site]
 id = "peer"
 name = "Python asyncua peer"
 namespace_uri = "urn:test:python-peer"
 endpoint = "opc.tcp://127.0.0.1:{port}/freeopcua/server/"
-[[lines]]
+"#
+    )
+}
+
+/// A site of one equipment on the Python peer at `port`.
+pub fn peer_site(port: u16, equipment: &str, signals: &[PeerSignal<'_>]) -> Site {
+    let mut text = peer_site_head(port);
+    text.push_str(&format!(
+        r#"[[lines]]
 id = "line-1"
 area = "osd"
 [[lines.equipment]]
 id = "{equipment}"
 "#
-    );
+    ));
     for PeerSignal(id, data_type, node) in signals {
         text.push_str(&format!(
             "[[lines.equipment.signals]]\nid = \"{id}\"\ncategory = \"machine\"\nunit = \"\"\n\

@@ -17,17 +17,16 @@ use std::{
 
 use model::Site;
 use opcua::{
-    server::{node_manager::memory::SimpleNodeManager, ServerBuilder, ServerHandle},
+    server::{ServerBuilder, ServerHandle},
     types::{DataValue, DateTime, Variant},
 };
 use tokio::{net::TcpListener, task::JoinHandle, time::MissedTickBehavior};
 use tracing::{error, info};
 
 use super::{
-    server::{build_address_space, endpoints, limits, namespace_uris, Endpoint, SiteNamespaces},
+    server::{self, build_address_space, endpoints, limits, Endpoint},
     SimError,
 };
-use opcua::server::node_manager::memory::simple_node_manager_imports;
 
 /// Namespace of the counters.
 pub const LOAD_NAMESPACE: &str = "urn:pharmatwin:bench-load";
@@ -177,26 +176,14 @@ pub async fn start_load(
     for (id, e) in endpoints(&site, &endpoint.path, &[]) {
         builder = builder.add_endpoint(id, e);
     }
-    let (server, handle) = builder
-        .discovery_urls(vec![url.clone()])
-        .pki_dir(std::env::temp_dir().join("pharmatwin-pki").join("load"))
-        .limits(limits)
-        .with_node_manager(simple_node_manager_imports(
-            vec![Box::new(SiteNamespaces(namespace_uris(&site)))],
-            "pharmatwin-load",
-        ))
-        .build()
-        .map_err(|message| SimError::Server {
-            endpoint: url.clone(),
-            message,
-        })?;
-    let manager = handle
-        .node_managers()
-        .get_of_type::<SimpleNodeManager>()
-        .ok_or_else(|| SimError::Server {
-            endpoint: url.clone(),
-            message: "the load node manager is missing".into(),
-        })?;
+    let (server, handle, manager) = server::build(
+        builder,
+        &url,
+        std::env::temp_dir().join("pharmatwin-pki").join("load"),
+        limits,
+        &site,
+        "pharmatwin-load",
+    )?;
     let initial = vec![model::Value::Int(0); site.signal_count()];
     let index_of = |uri: &str| handle.get_namespace_index(uri);
     let nodes = build_address_space(&site, &manager, &index_of, &initial)?;

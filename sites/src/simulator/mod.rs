@@ -30,19 +30,14 @@ use std::{
 use chrono::Utc;
 use model::{Site, Value};
 use opcua::{
-    server::{
-        node_manager::memory::{simple_node_manager_imports, SimpleNodeManager},
-        ServerBuilder, ServerHandle,
-    },
+    server::{node_manager::memory::SimpleNodeManager, ServerBuilder, ServerHandle},
     types::{DateTime, NodeId, NumericRange, StatusCode},
 };
 use tokio::{net::TcpListener, sync::Notify, task::JoinHandle, time::MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
 use crate::{physics::Plant, scenario::FaultSchedule};
-use server::{
-    build_address_space, data_value, namespace_uris, status_of, value_of, Endpoint, SiteNamespaces,
-};
+use server::{build_address_space, data_value, status_of, value_of, Endpoint};
 
 /// How a simulator runs.
 #[derive(Debug, Clone)]
@@ -246,26 +241,14 @@ pub async fn start(site: Arc<Site>, opts: SimOptions) -> Result<RunningSimulator
     for (id, e) in server::endpoints(&site, &endpoint.path, &user_ids) {
         builder = builder.add_endpoint(id, e);
     }
-    let (server, handle) = builder
-        .discovery_urls(vec![url.clone()])
-        .pki_dir(pki_dir.clone())
-        .limits(server::limits())
-        .with_node_manager(simple_node_manager_imports(
-            vec![Box::new(SiteNamespaces(namespace_uris(&site)))],
-            "pharmatwin-site",
-        ))
-        .build()
-        .map_err(|message| SimError::Server {
-            endpoint: url.clone(),
-            message,
-        })?;
-    let manager = handle
-        .node_managers()
-        .get_of_type::<SimpleNodeManager>()
-        .ok_or_else(|| SimError::Server {
-            endpoint: url.clone(),
-            message: "the site's node manager is missing".into(),
-        })?;
+    let (server, handle, manager) = server::build(
+        builder,
+        &url,
+        pki_dir.clone(),
+        server::limits(),
+        &site,
+        "pharmatwin-site",
+    )?;
 
     let mut plant = Plant::new(&site, opts.seed, Utc::now());
     let initial = plant.sample().to_vec();

@@ -2,7 +2,7 @@
 //! (folders Site / Area / Line / Equipment, one variable per signal at its configured node
 //! id) of an async-opcua server.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, path::PathBuf, sync::Arc};
 
 use model::{DataType, NodeIdentifier, SecurityPolicy, Signal, Site, UserIdentity, Value};
 use opcua::{
@@ -10,8 +10,9 @@ use opcua::{
     nodes::{ImportedItem, NodeSetImport},
     server::{
         address_space::{AccessLevel, VariableBuilder},
-        node_manager::memory::SimpleNodeManager,
-        Limits, ServerEndpoint, ServerUserToken, ANONYMOUS_USER_TOKEN_ID,
+        node_manager::memory::{simple_node_manager_imports, SimpleNodeManager},
+        Limits, Server, ServerBuilder, ServerEndpoint, ServerHandle, ServerUserToken,
+        ANONYMOUS_USER_TOKEN_ID,
     },
     types::{
         DataTypeId, DataValue, DateTime, LocalizedText, MessageSecurityMode, NodeId,
@@ -204,6 +205,37 @@ impl NodeSetImport for SiteNamespaces {
     ) -> Box<dyn Iterator<Item = ImportedItem> + 'a> {
         Box::new(std::iter::empty())
     }
+}
+
+/// Builds the server `builder` describes, serving the site's namespaces from one
+/// `SimpleNodeManager` (returned, for the address space to be filled).
+pub(crate) fn build(
+    builder: ServerBuilder,
+    url: &str,
+    pki_dir: PathBuf,
+    limits: Limits,
+    site: &Site,
+    manager_name: &str,
+) -> Result<(Server, ServerHandle, Arc<SimpleNodeManager>), SimError> {
+    let server_error = |message: String| SimError::Server {
+        endpoint: url.to_string(),
+        message,
+    };
+    let (server, handle) = builder
+        .discovery_urls(vec![url.to_string()])
+        .pki_dir(pki_dir)
+        .limits(limits)
+        .with_node_manager(simple_node_manager_imports(
+            vec![Box::new(SiteNamespaces(namespace_uris(site)))],
+            manager_name,
+        ))
+        .build()
+        .map_err(server_error)?;
+    let manager = handle
+        .node_managers()
+        .get_of_type::<SimpleNodeManager>()
+        .ok_or_else(|| server_error(format!("the node manager {manager_name} is missing")))?;
+    Ok((server, handle, manager))
 }
 
 /// The OPC UA node id of a signal, its namespace resolved to the server's index.
