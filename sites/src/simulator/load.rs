@@ -20,7 +20,7 @@ use opcua::{
     server::{ServerBuilder, ServerHandle},
     types::{DataValue, DateTime, Variant},
 };
-use tokio::{net::TcpListener, task::JoinHandle, time::MissedTickBehavior};
+use tokio::{task::JoinHandle, time::MissedTickBehavior};
 use tracing::{error, info};
 
 use super::{
@@ -138,23 +138,8 @@ pub async fn start_load(
             "rate {rate_hz} Hz must be above 0 and at most {MAX_RATE_HZ}"
         )));
     }
-    let configured = Endpoint::parse(&site.endpoint)?;
-    let mut endpoint = match endpoint.map(str::trim) {
-        None | Some("") => configured,
-        Some(text) => match text.parse::<u16>() {
-            Ok(port) => Endpoint { port, ..configured },
-            Err(_) => Endpoint::parse(text)?,
-        },
-    };
-    let requested = endpoint.url();
-    let bind_error = |source| SimError::Bind {
-        endpoint: requested.clone(),
-        source,
-    };
-    let listener = TcpListener::bind((endpoint.bind_host(), endpoint.port))
-        .await
-        .map_err(bind_error)?;
-    endpoint.port = listener.local_addr().map_err(bind_error)?.port();
+    let mut endpoint = Endpoint::configured_or(&site, endpoint)?;
+    let listener = endpoint.bind().await?;
     let url = endpoint.url();
 
     let mut limits = limits();

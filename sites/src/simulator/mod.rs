@@ -33,7 +33,7 @@ use opcua::{
     server::{node_manager::memory::SimpleNodeManager, ServerBuilder, ServerHandle},
     types::{DateTime, NodeId, NumericRange, StatusCode},
 };
-use tokio::{net::TcpListener, sync::Notify, task::JoinHandle, time::MissedTickBehavior};
+use tokio::{sync::Notify, task::JoinHandle, time::MissedTickBehavior};
 use tracing::{debug, error, info, warn};
 
 use crate::{physics::Plant, scenario::FaultSchedule};
@@ -193,14 +193,7 @@ impl SimOptions {
     }
 
     fn endpoint(&self, site: &Site) -> Result<Endpoint, SimError> {
-        let configured = Endpoint::parse(&site.endpoint)?;
-        match self.endpoint.as_deref().map(str::trim) {
-            None | Some("") => Ok(configured),
-            Some(text) => match text.parse::<u16>() {
-                Ok(port) => Ok(Endpoint { port, ..configured }),
-                Err(_) => Endpoint::parse(text),
-            },
-        }
+        Endpoint::configured_or(site, self.endpoint.as_deref())
     }
 }
 
@@ -208,16 +201,11 @@ impl SimOptions {
 pub async fn start(site: Arc<Site>, opts: SimOptions) -> Result<RunningSimulator, SimError> {
     opts.check()?;
     let mut endpoint = opts.endpoint(&site)?;
-    let requested = endpoint.url();
-    let bind_error = |source| SimError::Bind {
-        endpoint: requested.clone(),
+    let listener = endpoint.bind().await?;
+    let local_addr = listener.local_addr().map_err(|source| SimError::Bind {
+        endpoint: endpoint.url(),
         source,
-    };
-    let listener = TcpListener::bind((endpoint.bind_host(), endpoint.port))
-        .await
-        .map_err(bind_error)?;
-    let local_addr = listener.local_addr().map_err(bind_error)?;
-    endpoint.port = local_addr.port();
+    })?;
     let url = endpoint.url();
 
     let pki_dir = opts

@@ -33,6 +33,33 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
+    /// The site's configured endpoint, or `text` instead: a port alone keeps the rest
+    /// (`"0"` asks for a free one), anything else is a full URL.
+    pub(crate) fn configured_or(site: &Site, text: Option<&str>) -> Result<Endpoint, SimError> {
+        let configured = Endpoint::parse(&site.endpoint)?;
+        match text.map(str::trim) {
+            None | Some("") => Ok(configured),
+            Some(text) => match text.parse::<u16>() {
+                Ok(port) => Ok(Endpoint { port, ..configured }),
+                Err(_) => Endpoint::parse(text),
+            },
+        }
+    }
+
+    /// Listens on this endpoint; a port 0 becomes the one the system gave.
+    pub(crate) async fn bind(&mut self) -> Result<tokio::net::TcpListener, SimError> {
+        let requested = self.url();
+        let bind_error = |source| SimError::Bind {
+            endpoint: requested.clone(),
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind((self.bind_host(), self.port))
+            .await
+            .map_err(bind_error)?;
+        self.port = listener.local_addr().map_err(bind_error)?.port();
+        Ok(listener)
+    }
+
     pub(crate) fn parse(url: &str) -> Result<Endpoint, SimError> {
         let invalid = |reason: &str| SimError::Endpoint {
             endpoint: url.to_string(),
