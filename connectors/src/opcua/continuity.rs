@@ -69,8 +69,9 @@ struct Open {
     from: DateTime<Utc>,
     reason: String,
     /// For a gap opened by the server's silence: the oldest time the item's queue can have
-    /// kept a value from (the silence's end less what the queue covers). An older value was
-    /// on its way during the silence and does not end the gap, it moves its start.
+    /// kept a value from (the publish time of the message that ended the silence, less what
+    /// the queue covers). An older value was on its way during the silence and does not end
+    /// the gap, it moves its start.
     silent_since: Option<DateTime<Utc>>,
 }
 
@@ -112,11 +113,17 @@ impl Continuity {
         }
     }
 
-    /// A message of `subscription` came after `silence` without any (not even a
-    /// keep-alive). Past the keep-alive interval the server could not publish; an item whose
-    /// queue covers less than that may have dropped values, so its tag gets a gap (closed by
-    /// its next value, typically in this very message). Returns how many were opened.
-    pub(crate) fn after_silence(&self, subscription: u32, silence: Duration) -> usize {
+    /// A message of `subscription`, published at `published`, was published `silence` after
+    /// the one before it (not even a keep-alive in between). Past the keep-alive interval the
+    /// server could not publish; an item whose queue covers less than that may have dropped
+    /// values, so its tag gets a gap (closed by its next value, typically in this very
+    /// message). Returns how many were opened.
+    pub(crate) fn after_silence(
+        &self,
+        subscription: u32,
+        silence: Duration,
+        published: DateTime<Utc>,
+    ) -> usize {
         if silence <= self.silence_limit {
             return 0;
         }
@@ -130,7 +137,10 @@ impl Continuity {
             })
             .map(|(i, _)| i)
             .collect();
-        let now = Utc::now();
+        // The server's own clock, not the arrival: on a busy machine the message can reach
+        // us long after it was sent, and the queue's oldest value would look older than the
+        // queue can hold, moving the gap's start past the values it really lost.
+        let now = published;
         let reason = format!(
             "no message from the server for {:.1} s, longer than the item's queue covers",
             silence.as_secs_f64()

@@ -164,8 +164,9 @@ pub(crate) struct Notifications {
     /// Set once the server assigned the id; the callback exists before that.
     subscription: Arc<AtomicU32>,
     last_sequence: Option<u32>,
-    /// When the last message, keep-alives included, arrived.
-    last_message: Option<std::time::Instant>,
+    /// The newest publish time of the messages so far, keep-alives included (the server's
+    /// clock; the arrival time for a server that sends none).
+    last_published: Option<DateTime<Utc>>,
 }
 
 impl Notifications {
@@ -182,7 +183,7 @@ impl Notifications {
                 gaps,
                 subscription: subscription.clone(),
                 last_sequence: None,
-                last_message: None,
+                last_published: None,
             },
             subscription,
         )
@@ -216,17 +217,25 @@ impl OnSubscriptionNotificationCore for Notifications {
         msg: NotificationMessage,
         _items: MonitoredItemMap<'_>,
     ) {
-        let now = std::time::Instant::now();
-        if let Some(last) = self.last_message.replace(now) {
+        // Silence is measured between publish times, not arrivals: messages held up on the
+        // way (a stalled link, a busy client) arrive late but were published in time and
+        // lost nothing; the first one the server could publish only after the silence is
+        // where values may be missing before its queue's oldest.
+        let published = super::convert::ua_time(Some(&msg.publish_time)).unwrap_or_else(Utc::now);
+        // Republished messages carry their old publish times: the newest so far counts.
+        let last = self.last_published;
+        self.last_published = Some(last.map_or(published, |l| l.max(published)));
+        let silence = last.and_then(|last| (published - last).to_std().ok());
+        if let Some(silence) = silence {
             let subscription = self.subscription.load(Ordering::Relaxed);
             let opened = self
                 .converter
                 .continuity
-                .after_silence(subscription, now - last);
+                .after_silence(subscription, silence, published);
             if opened > 0 {
                 warn!(
                     subscription,
-                    silence_s = (now - last).as_secs_f64(),
+                    silence_s = silence.as_secs_f64(),
                     opened,
                     "the server could not publish for longer than its queues cover; gaps opened"
                 );

@@ -1,5 +1,5 @@
 //! The connector's PKI folder, as an administrator handles it: `own/` (the application
-//! instance certificate, made on the first secured start), `private/` (its key),
+//! instance certificate, made on the first start), `private/` (its key),
 //! `trusted/` (server certificates accepted) and `rejected/` (server certificates refused,
 //! put there by the connector for someone to judge).
 

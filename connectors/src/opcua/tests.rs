@@ -908,16 +908,48 @@ fn an_opened_gap_closes_at_the_next_newer_value_and_never_for_a_tag_without_hist
     assert_eq!(
         converter
             .continuity
-            .after_silence(7, Duration::from_secs(4)),
+            .after_silence(7, Duration::from_secs(4), at_ms(10_000)),
         0
     );
     assert_eq!(
         converter
             .continuity
-            .after_silence(7, Duration::from_secs(9)),
+            .after_silence(7, Duration::from_secs(9), at_ms(15_000)),
         1
     );
     assert_eq!(converter.continuity.open_gaps(), 1);
+}
+
+/// After a cut, the message that ends the silence carries what the item's queue kept (its
+/// last second here), however late it reaches a busy client: the gap runs from the last
+/// value before the silence to the queue's oldest, and values sent before the silence that
+/// arrive late only move its start.
+#[test]
+fn a_silence_gap_ends_at_the_queue_s_oldest_value_by_the_server_s_publish_time() {
+    let status = Arc::new(SourceStatus::new());
+    let (converter, mut closed) = converter_of(
+        vec![tag("a")].into(),
+        vec!["nsu=u;s=a".into()].into(),
+        &status,
+    );
+    converter.continuity.assign(0, Some(7));
+    notify(&converter, vec![valued(100, None), valued(200, None)]);
+    // Published at 20 s; it arrives whenever it does (the test runs years later).
+    let opened = converter
+        .continuity
+        .after_silence(7, Duration::from_secs(19), at_ms(20_000));
+    assert_eq!(opened, 1);
+    // In transit since before the silence: contiguous with what came before.
+    notify(&converter, vec![valued(300, None)]);
+    assert!(
+        closed.try_recv().is_err(),
+        "a late value does not end the gap"
+    );
+    // The queue's kept values: 19.1 s to 20 s.
+    notify(&converter, vec![valued(19_100, None), valued(20_000, None)]);
+    let gap = closed.try_recv().expect("a gap record");
+    assert_eq!((gap.from, gap.to), (at_ms(300), at_ms(19_100)));
+    assert!(gap.reason.contains("no message"), "{}", gap.reason);
 }
 
 #[test]
