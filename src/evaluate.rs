@@ -172,6 +172,11 @@ struct BatchesReport {
     /// Worst ratio of prediction RMSE to lab-noise RMSE over the lab CQAs.
     worst_ratio: f64,
     release_risk_alerts: usize,
+    /// Test batches (the upset left out) predicted outside the models' training batches,
+    /// of `test_batches`: about 0.5 % expected of normal batches.
+    outside_training: usize,
+    /// Whether the upset batch was.
+    upset_outside_training: Option<bool>,
     /// Alerts raised per CQA.
     alerts_by_cqa: std::collections::BTreeMap<String, usize>,
     /// Alerts whose batch the lab then found out of specification.
@@ -259,6 +264,21 @@ pub(crate) fn batches(
         );
     }
     let upset_batch = runs.iter().find_map(|r| r.upset_hit.clone());
+    let is_outside = |b: &twin_core::BatchRecord| {
+        models
+            .predict(b)
+            .first()
+            .is_some_and(|p| p.outside_training.is_some())
+    };
+    let outside_training = test
+        .iter()
+        .filter(|b| Some(&b.id) != upset_batch.as_ref().map(|u| &u.0))
+        .filter(|b| is_outside(b))
+        .count();
+    let upset_outside_training = upset_batch
+        .as_ref()
+        .and_then(|u| test.iter().find(|b| b.id == u.0))
+        .map(is_outside);
     let mut cqas = Vec::new();
     for cqa in models.cqas() {
         let (mut se, mut noise, mut n) = (0.0, 0.0, 0usize);
@@ -360,6 +380,8 @@ pub(crate) fn batches(
         cqas,
         worst_ratio,
         release_risk_alerts: alerts.len(),
+        outside_training,
+        upset_outside_training,
         alerts_by_cqa: alerts.iter().fold(Default::default(), |mut m, a| {
             *m.entry(a.prediction.cqa.clone()).or_default() += 1;
             m
@@ -385,6 +407,14 @@ pub(crate) fn batches(
     println!(
         "Update cycle (predict every running batch, chart every CQA per site): {:.2} ms",
         report.cycle_ms
+    );
+    println!(
+        "Outside the models' training: {} of {} normal test batches; the upset batch: {}",
+        report.outside_training,
+        report.test_batches,
+        report
+            .upset_outside_training
+            .map_or("-", |o| if o { "yes" } else { "no" })
     );
     println!(
         "Release-risk alerts: {} raised ({:?}), {} confirmed by the lab",

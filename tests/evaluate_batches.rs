@@ -55,6 +55,25 @@ fn predictions_reach_the_lab_noise_on(seed: u32) {
     );
     let lead = upset["lead_hours"].as_f64().expect("lab result published");
     assert!(lead > 0.0, "alert {lead} h before the lab result: {upset}");
+    // Its numbers are extrapolations, and say so, naming the parameter that took it out
+    // (the upset drives the press's compression force); a normal batch rarely is.
+    let outside = &upset["predicted"][0]["outside_training"];
+    assert!(
+        outside["distance"].as_f64() > outside["limit"].as_f64(),
+        "{upset}"
+    );
+    assert!(
+        outside["parameters"][0]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("tablet_press.")),
+        "{outside}"
+    );
+    assert_eq!(v["upset_outside_training"], true);
+    let normal_outside = v["outside_training"].as_u64().unwrap();
+    assert!(
+        normal_outside * 10 <= v["test_batches"].as_u64().unwrap(),
+        "{normal_outside} normal batches outside the training"
+    );
     // The alert is not a flood: most alerts are confirmed by the lab.
     let raised = v["release_risk_alerts"].as_u64().unwrap();
     let confirmed = v["alerts_confirmed"].as_u64().unwrap();

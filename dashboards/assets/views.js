@@ -291,7 +291,7 @@ function renderLineView(){
     const risk = p.out_of_spec ? "out" : p.spec && (p.lower < p.spec.low || p.upper > p.spec.high) ? "risk" : "ok";
     return `<tr data-cqa="${esc(p.cqa)}"><td>${esc(p.cqa.replace(/_/g, " "))}</td><td class="n" data-csv="${esc(p.value)}">${fmt(p.value)}</td>
       <td class="n" data-csv="${esc(p.lower)}…${esc(p.upper)}">${fmt(p.lower)} … ${fmt(p.upper)}</td><td class="n">${specText(p.spec)}</td>
-      <td><span class="tag rr-${risk}">${risk === "out" ? "predicted OUT / 预测超标" : risk === "risk" ? "interval crosses spec / 有风险" : "in spec / 合格"}</span></td><td>${cqaGauge(p)}</td></tr>`;
+      <td><span class="tag rr-${risk}">${risk === "out" ? "predicted OUT / 预测超标" : risk === "risk" ? "interval crosses spec / 有风险" : "in spec / 合格"}</span>${outsideTag(p)}</td><td>${cqaGauge(p)}</td></tr>`;
   }).join("") : "";
   const lc = lineCosts && lineCosts.sites && lineCosts.sites[0];
   const runningCost = lc && b && lc.batches.find(x => x.batch === b.id);
@@ -605,7 +605,7 @@ function renderQualityBoard(){
     const risk = p.out_of_spec ? "out" : p.spec && (p.lower < p.spec.low || p.upper > p.spec.high) ? "risk" : "ok";
     return `<tr data-pred="${esc(b.id)}/${esc(p.cqa)}" class="rr-${risk}"><td>${esc(b.site)} / ${esc(b.line)}</td><td>${esc(b.id)}</td><td>${esc(b.product)}</td><td>${esc(p.cqa.replace(/_/g, " "))}</td>
       <td class="n" data-csv="${esc(p.value)}">${fmt(p.value)}</td><td class="n">${fmt(p.lower)} … ${fmt(p.upper)}</td><td class="n">${specText(p.spec)}</td>
-      <td><span class="tag rr-${risk}">${risk === "out" ? "high / 高" : risk === "risk" ? "possible / 可能" : "low / 低"}</span></td></tr>`;
+      <td><span class="tag rr-${risk}">${risk === "out" ? "high / 高" : risk === "risk" ? "possible / 可能" : "low / 低"}</span>${outsideTag(p)}</td></tr>`;
   })).join("") || `<tr><td colspan="8" class="empty">No running batch with a prediction / 无在制批次预测</td></tr>`;
 }
 

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use analytics::quality::{InputRoles, RidgeBoostModel};
+use analytics::quality::{ranges, Domain, InputRoles, RidgeBoostModel, DOMAIN_CONFIDENCE};
 use chrono::{DateTime, Utc};
 use model::Range;
 use serde::Serialize;
@@ -69,6 +69,32 @@ pub struct CqaPrediction {
     /// Training-data fingerprint of the model that made the prediction: a screened model
     /// hands a batch beyond its training range to the full model, and this says which did.
     pub fingerprint: String,
+    /// The batch lies outside what the model was trained on: the number is an
+    /// extrapolation, not a prediction to release on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outside_training: Option<OutsideTraining>,
+}
+
+/// How far a batch lies outside the training batches of the model that predicted it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutsideTraining {
+    /// The largest deviation over the parameters, in training standard deviations (each
+    /// parameter relative to its product's mean), and the limit it passed: the one 99.5 %
+    /// of the training batches stay within.
+    pub distance: f64,
+    pub limit: f64,
+    /// The parameters furthest out, with the batch's value and the training range.
+    pub parameters: Vec<OutsideParameter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutsideParameter {
+    pub name: String,
+    pub value: f64,
+    /// Standard deviations from the training mean (signed).
+    pub z: f64,
+    pub low: f64,
+    pub high: f64,
 }
 
 /// One model per CQA and batch stage, trained on completed batch records.
@@ -97,6 +123,10 @@ struct Stage {
     /// mean as a ratio. Others (deviations around zero) as a difference — a ratio to a mean
     /// near zero would explode.
     positive: Vec<bool>,
+    /// Where the training batches lie, and each parameter's recorded range.
+    domain: Domain,
+    raw_low: Vec<f64>,
+    raw_high: Vec<f64>,
     models: BTreeMap<String, (RidgeBoostModel, Option<Range>)>,
 }
 
@@ -166,7 +196,9 @@ impl QualityModels {
         else {
             return Vec::new();
         };
-        let row = stage.features(b, &self.products);
+        let raw = b.feature_row(&stage.params);
+        let row = stage.transform(&raw, b.product.as_deref(), &self.products);
+        let outside = stage.outside_training(&raw, &row);
         stage
             .models
             .iter()
@@ -181,6 +213,7 @@ impl QualityModels {
                     out_of_spec: spec.is_some_and(|s| !s.contains(p.value)),
                     model_version: self.version.clone(),
                     fingerprint: by.fingerprint.clone(),
+                    outside_training: outside.clone(),
                 })
             })
             .collect()
@@ -229,11 +262,15 @@ impl Stage {
                 (p.clone(), column_means(rows))
             })
             .collect();
+        let (raw_low, raw_high) = ranges(&raw);
         let mut stage = Stage {
             params,
             product_means,
             overall_means,
             positive,
+            domain: Domain::fit(&[], &[], DOMAIN_CONFIDENCE),
+            raw_low,
+            raw_high,
             models: BTreeMap::new(),
         };
         let names = stage.feature_names(products);
@@ -256,6 +293,8 @@ impl Stage {
             .zip(&raw)
             .map(|(b, r)| stage.transform(r, b.product.as_deref(), products))
             .collect();
+        let measured: Vec<bool> = (0..names.len()).map(|j| j < stage.params.len()).collect();
+        stage.domain = Domain::fit(&rows, &measured, DOMAIN_CONFIDENCE);
         for (cqa, spec) in cqas {
             let (x, y): (Vec<Vec<f64>>, Vec<f64>) = tested
                 .iter()
@@ -304,10 +343,25 @@ impl Stage {
             .collect()
     }
 
-    /// The batch's features: parameters relative to their product's training mean (NaN for
-    /// a parameter not recorded), and the product indicators.
-    fn features(&self, b: &BatchRecord, products: &[String]) -> Vec<f64> {
-        self.transform(&b.feature_row(&self.params), b.product.as_deref(), products)
+    /// The batch's distance from the training batches, when it is beyond the limit. `raw`
+    /// is its parameters as recorded, `row` as the models see them.
+    fn outside_training(&self, raw: &[f64], row: &[f64]) -> Option<OutsideTraining> {
+        let check = self.domain.check(row);
+        check.outside().then(|| OutsideTraining {
+            distance: check.distance,
+            limit: check.limit,
+            parameters: check
+                .furthest
+                .iter()
+                .map(|&(j, z)| OutsideParameter {
+                    name: self.params[j].clone(),
+                    value: raw[j],
+                    z,
+                    low: self.raw_low[j],
+                    high: self.raw_high[j],
+                })
+                .collect(),
+        })
     }
 
     fn transform(&self, raw: &[f64], product: Option<&str>, products: &[String]) -> Vec<f64> {

@@ -14,6 +14,7 @@
 //! * [`evaluate`] trains on one directory and scores on another.
 
 mod cv;
+mod domain;
 mod linear;
 mod model;
 mod pls;
@@ -30,6 +31,7 @@ use crate::gbm::GbmError;
 use crate::rul::rmse;
 
 pub use cv::{forward_folds, Fold, MIN_VALID_ROWS};
+pub use domain::{ranges, Domain, DomainCheck, DOMAIN_CONFIDENCE};
 pub use linear::Standardizer;
 pub use model::{
     conformal_quantile, fingerprint, CqaConfig, CqaModel, EnsemblePart, FeatureImportance,
