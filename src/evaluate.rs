@@ -175,6 +175,10 @@ struct BatchesReport {
     /// Test batches (the upset left out) predicted outside the models' training batches,
     /// of `test_batches`: about 0.5 % expected of normal batches.
     outside_training: usize,
+    /// Of those, how many each parameter took furthest out.
+    outside_parameters: std::collections::BTreeMap<String, usize>,
+    /// The first few of those batches, with what took them out.
+    outside_examples: Vec<(String, twin_core::OutsideTraining)>,
     /// Whether the upset batch was.
     upset_outside_training: Option<bool>,
     /// Alerts raised per CQA.
@@ -264,21 +268,34 @@ pub(crate) fn batches(
         );
     }
     let upset_batch = runs.iter().find_map(|r| r.upset_hit.clone());
-    let is_outside = |b: &twin_core::BatchRecord| {
+    let outside_of = |b: &twin_core::BatchRecord| {
         models
             .predict(b)
-            .first()
-            .is_some_and(|p| p.outside_training.is_some())
+            .into_iter()
+            .next()
+            .and_then(|p| p.outside_training)
     };
-    let outside_training = test
+    let mut outside_parameters = std::collections::BTreeMap::new();
+    let mut outside_training = 0;
+    let mut outside_examples = Vec::new();
+    for b in test
         .iter()
         .filter(|b| Some(&b.id) != upset_batch.as_ref().map(|u| &u.0))
-        .filter(|b| is_outside(b))
-        .count();
+    {
+        if let Some(o) = outside_of(b) {
+            outside_training += 1;
+            if let Some(first) = o.parameters.first() {
+                *outside_parameters.entry(first.name.clone()).or_insert(0) += 1;
+            }
+            if outside_examples.len() < 3 {
+                outside_examples.push((b.id.clone(), o));
+            }
+        }
+    }
     let upset_outside_training = upset_batch
         .as_ref()
         .and_then(|u| test.iter().find(|b| b.id == u.0))
-        .map(is_outside);
+        .map(|b| outside_of(b).is_some());
     let mut cqas = Vec::new();
     for cqa in models.cqas() {
         let (mut se, mut noise, mut n) = (0.0, 0.0, 0usize);
@@ -381,6 +398,8 @@ pub(crate) fn batches(
         worst_ratio,
         release_risk_alerts: alerts.len(),
         outside_training,
+        outside_parameters,
+        outside_examples,
         upset_outside_training,
         alerts_by_cqa: alerts.iter().fold(Default::default(), |mut m, a| {
             *m.entry(a.prediction.cqa.clone()).or_default() += 1;
@@ -409,9 +428,10 @@ pub(crate) fn batches(
         report.cycle_ms
     );
     println!(
-        "Outside the models' training: {} of {} normal test batches; the upset batch: {}",
+        "Outside the models' training: {} of {} normal test batches ({:?}); the upset batch: {}",
         report.outside_training,
         report.test_batches,
+        report.outside_parameters,
         report
             .upset_outside_training
             .map_or("-", |o| if o { "yes" } else { "no" })

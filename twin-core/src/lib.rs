@@ -34,7 +34,8 @@ pub use maintenance::{
 };
 pub use oee::{Figures as OeeFigures, LineOee, SiteOee, TrendPoint};
 pub use quality::{
-    CqaPrediction, QualityError, QualityModels, ReleaseRisk, ReleaseWatch, MIN_TRAINING_BATCHES,
+    CqaPrediction, OutsideParameter, OutsideTraining, QualityError, QualityModels, ReleaseRisk,
+    ReleaseWatch, MIN_TRAINING_BATCHES,
 };
 pub use views::{
     BatchView, CategoryCount, EquipmentView, LineView, RoomView, ShiftView, SignalView,
